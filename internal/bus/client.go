@@ -84,6 +84,7 @@ type Client struct {
 	closeOnce  sync.Once
 	closed     chan struct{}
 	closing    atomic.Bool
+	draining   atomic.Bool // no more frames are queued; close once flushed
 	drainClose atomic.Int32 // close code to send once the queue is drained (graceful shutdown)
 	sentCode   atomic.Int32 // close code we sent, 0 if the peer closed
 }
@@ -91,7 +92,7 @@ type Client struct {
 // enqueue queues frames as one unit. It never blocks: a client whose queue is
 // full is closed as a slow consumer and the frames are dropped for it.
 func (c *Client) enqueue(frames ...[]byte) bool {
-	if c.closing.Load() {
+	if c.closing.Load() || c.draining.Load() {
 		return false
 	}
 	wake, ok := c.q.push(frames...)
@@ -177,8 +178,16 @@ func (c *Client) closeWith(code int, reason string) {
 		return
 	}
 	c.sentCode.Store(int32(code))
+	// Frames still queued are dropped. A slow consumer's socket is full, so
+	// its close frame waits behind the write in progress for up to the write
+	// timeout: a client that is merely slow still reads the 4008 in order.
+	c.q.close()
+	deadline := time.Now().Add(time.Second)
+	if code == closeSlowConsumer {
+		deadline = time.Now().Add(writeTimeout)
+	}
 	msg := websocket.FormatCloseMessage(code, reason)
-	_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	_ = c.conn.WriteControl(websocket.CloseMessage, msg, deadline)
 	c.shutdownConn()
 }
 
@@ -186,6 +195,7 @@ func (c *Client) closeWith(code int, reason string) {
 // already queued has been written (graceful shutdown, PROTOCOL.md §3.9).
 func (c *Client) closeAfterDrain(code int) {
 	c.drainClose.Store(int32(code))
+	c.draining.Store(true)
 	c.kick()
 }
 

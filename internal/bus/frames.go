@@ -79,6 +79,9 @@ func (s *Server) sendError(c *Client, fe frameError) {
 // handleFrame applies the rate limit and, on batching connections, the JSON
 // Lines split (PROTOCOL.md §2.2.1, §3.6).
 func (s *Server) handleFrame(c *Client, data []byte) {
+	if c.draining.Load() {
+		return
+	}
 	now := time.Now()
 	if !c.batch {
 		if !c.takeToken(now) {
@@ -89,7 +92,7 @@ func (s *Server) handleFrame(c *Client, data []byte) {
 		return
 	}
 	for _, line := range protocol.SplitBatch(data) {
-		if c.closing.Load() {
+		if c.closing.Load() || c.draining.Load() {
 			return
 		}
 		if !c.takeToken(now) {
@@ -107,8 +110,9 @@ func (s *Server) handleFrame(c *Client, data []byte) {
 func (s *Server) rateLimited(c *Client, now time.Time) bool {
 	s.metrics.RateLimited.Inc()
 	if c.rateViolation(now) {
-		go c.closeWith(closeRateLimited, closeReasons[closeRateLimited])
-		c.closing.Store(true)
+		// The replies already queued (pongs, earlier RATE_LIMITED frames) go
+		// out first; then the close (PROTOCOL.md Appendix A vector 21).
+		c.closeAfterDrain(closeRateLimited)
 		return true
 	}
 	s.sendError(c, frameError{code: protocol.CodeRateLimited, msg: "Rate limit exceeded"})

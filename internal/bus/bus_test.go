@@ -1,0 +1,210 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/arqonbus/arqonbus/internal/metrics"
+	"github.com/arqonbus/arqonbus/internal/protocol"
+	"github.com/arqonbus/arqonbus/internal/storage"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testBus runs a real bus on a real loopback socket with memory storage.
+type testBus struct {
+	srv   *Server
+	http  *httptest.Server
+	store *storage.Manager
+	url   string
+}
+
+func newTestBus(t testing.TB, mutate func(*Options)) *testBus {
+	t.Helper()
+	ctx := context.Background()
+	store, err := storage.NewManager(ctx, storage.ManagerOptions{Backend: "memory", Mode: "degraded", HistorySize: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Store: store, Metrics: metrics.NewBus(), ShutdownTimeout: 2 * time.Second}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	srv, err := New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	tb := &testBus{srv: srv, http: hs, store: store, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		hs.Close()
+		store.Close()
+	})
+	return tb
+}
+
+func (b *testBus) dial(t testing.TB, query string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.DefaultDialer.Dial(b.url+"/ws"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := readFrame(t, c)
+	if p, _ := frame["payload"].(map[string]any); p["welcome"] != "Connected to ArqonBus" {
+		t.Fatalf("first frame is not the welcome: %v", frame)
+	}
+	return c
+}
+
+func readFrame(t testing.TB, c *websocket.Conn) map[string]any {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("frame is not a JSON object: %s", data)
+	}
+	return m
+}
+
+func send(t testing.TB, c *websocket.Conn, frame string) {
+	t.Helper()
+	if err := c.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConnectionLifecycleLeavesNothingBehind connects, subscribes, routes and
+// disconnects many clients; goleak (TestMain) then proves no goroutine of the
+// hub or of a connection outlived it, and the registry is empty.
+func TestConnectionLifecycleLeavesNothingBehind(t *testing.T) {
+	b := newTestBus(t, nil)
+	var conns []*websocket.Conn
+	for i := 0; i < 20; i++ {
+		conns = append(conns, b.dial(t, "?room=science&channel=general"))
+	}
+	send(t, conns[0], `{"type":"message","payload":{"n":1}}`)
+	for _, c := range conns[1:] {
+		if f := readFrame(t, c); f["type"] != "message" {
+			t.Fatalf("subscriber got %v, want the message", f["type"])
+		}
+	}
+	if f := readFrame(t, conns[0]); f["type"] != "message_response" {
+		t.Fatalf("sender got %v, want its ack", f["type"])
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.srv.ActiveClients() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := b.srv.ActiveClients(); n != 0 {
+		t.Fatalf("%d clients still registered after every connection closed", n)
+	}
+	ch := b.srv.hub.tenant("").lookup("science", "general")
+	if n := ch.memberCount(); n != 0 {
+		t.Fatalf("science:general still has %d members after disconnects", n)
+	}
+}
+
+// TestSlowConsumerIsCutOffWithoutSlowingOthers fills a subscriber that never
+// reads; it is closed with 4008 while a reading subscriber keeps receiving
+// and the sender keeps getting acks.
+func TestSlowConsumerIsCutOffWithoutSlowingOthers(t *testing.T) {
+	b := newTestBus(t, func(o *Options) {
+		o.SendQueueSize = 16
+		o.SendQueueBytes = 65536
+		o.RateLimitPerSecond = 0
+	})
+	slow := b.dial(t, "?room=science&channel=general")
+	fast := b.dial(t, "?room=science&channel=general")
+	pub := b.dial(t, "")
+	payload := strings.Repeat("x", 16000)
+	for i := 0; i < 1000; i++ {
+		send(t, pub, `{"type":"message","room":"science","channel":"general","payload":{"p":"`+payload+`","i":`+strconv.Itoa(i)+`}}`)
+		if f := readFrame(t, pub); f["type"] != "message_response" {
+			t.Fatalf("publisher frame %d: %v, want message_response", i, f)
+		}
+		if f := readFrame(t, fast); f["type"] != "message" {
+			t.Fatalf("fast subscriber frame %d: %v", i, f["type"])
+		}
+	}
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := slow.ReadMessage()
+		if err == nil {
+			continue
+		}
+		ce, ok := err.(*websocket.CloseError)
+		if !ok || ce.Code != 4008 || ce.Text != "slow consumer" {
+			t.Fatalf("slow consumer ended with %v, want close 4008 slow consumer", err)
+		}
+		break
+	}
+}
+
+// benchSubscribers builds n subscribers without sockets whose writer is
+// pinned busy, so the benchmark measures routing: encode once, enqueue n.
+func benchSubscribers(b *testing.B, srv *Server, ch *channel, n int) []*Client {
+	subs := make([]*Client, n)
+	for i := range subs {
+		c := &Client{srv: srv, id: protocol.NewClientID(), tenant: ch.t}
+		c.q.maxItems, c.q.maxBytes = 1<<20, 1<<30
+		c.writing.Store(true)
+		ch.addSub(c)
+		subs[i] = c
+	}
+	return subs
+}
+
+// BenchmarkBroadcast measures one publish to N subscribers: storage append
+// (memory), one encode of the delivery frame, N enqueues.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, n := range []int{1, 100, 1000, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			tb := newTestBus(b, nil)
+			ch := tb.srv.hub.tenant("").lookup("science", "general")
+			subs := benchSubscribers(b, tb.srv, ch, n)
+			env, ferr := protocol.Decode([]byte(`{"type":"message","room":"science","channel":"general","payload":{"content":"hello world","n":42}}`), time.Now())
+			if ferr != nil {
+				b.Fatal(ferr.Message)
+			}
+			env.Sender = "arq_client_00000000000000000000000000000000"
+			meta := env.Metadata
+			var drain [][]byte
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				env.Metadata = meta
+				if _, err := tb.srv.hub.publish(context.Background(), ch, env, nil, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				if i%64 == 63 {
+					for _, c := range subs {
+						drain = c.q.drain(drain[:0], 1<<30)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "deliveries/s")
+			for _, c := range subs {
+				ch.removeSub(c)
+			}
+		})
+	}
+}
