@@ -236,7 +236,7 @@ func (s *source) Status() httpapi.Status {
 	st := httpapi.Status{
 		Environment: b.cfg.Profile,
 		Endpoints:   httpapi.Endpoints{HTTP: true, WebSocket: true, Storage: h.Healthy, Telemetry: false},
-		Addresses: httpapi.Addresses{WebSocket: "ws://" + b.Addr() + "/ws", HTTP: "http://" + b.HTTPAddr()},
+		Addresses:   httpapi.Addresses{WebSocket: "ws://" + b.Addr() + "/ws", HTTP: "http://" + b.HTTPAddr()},
 		Clients: httpapi.Clients{Active: int64(b.server.ActiveClients()), ByType: httpapi.ClientsByType{
 			Human: int64(byType["human"]), AIAgent: int64(byType["ai-agent"]), Dashboard: int64(byType["dashboard"]), Service: int64(byType["service"])}},
 		Rooms: int64(rooms), Channels: int64(channels),
@@ -257,7 +257,9 @@ func (s *source) DisconnectClient(id string) bool { return s.b.server.Disconnect
 
 func (s *source) Shutdown() { s.b.once.Do(func() { close(s.b.shutdown) }) }
 
-func (s *source) ConfigSnapshot() (string, map[string]any) { return s.b.cfg.Profile, s.b.cfg.Snapshot() }
+func (s *source) ConfigSnapshot() (string, map[string]any) {
+	return s.b.cfg.Profile, s.b.cfg.Snapshot()
+}
 
 // casilInput hands the loader's typed CASIL values to the policy builder.
 func casilInput(c config.CASIL) casil.PolicyInput {

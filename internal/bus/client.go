@@ -84,7 +84,7 @@ type Client struct {
 	closeOnce  sync.Once
 	closed     chan struct{}
 	closing    atomic.Bool
-	draining   atomic.Bool // no more frames are queued; close once flushed
+	draining   atomic.Bool  // no more frames are queued; close once flushed
 	drainClose atomic.Int32 // close code to send once the queue is drained (graceful shutdown)
 	sentCode   atomic.Int32 // close code we sent, 0 if the peer closed
 }
