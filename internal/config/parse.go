@@ -3,10 +3,10 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/arqonbus/arqonbus/internal/casil"
 	"math"
 	"net"
 	"net/url"
-	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -158,8 +158,9 @@ func parseRegexList(label, v string) ([]*regexp.Regexp, []string) {
 	return out, msgs
 }
 
-// parseGlobList accepts fnmatch-style globs (OPERATIONS.md §8.1): path.Match
-// reports a malformed pattern whatever the name it is matched against.
+// parseGlobList accepts the CASIL scope globs of OPERATIONS.md §8.1, with the
+// same validator op.casil.reload uses, so the environment and a reload accept
+// exactly the same globs.
 func parseGlobList(label, v string) ([]string, []string) {
 	items, msg := parseList(label, v)
 	if msg != "" {
@@ -167,7 +168,7 @@ func parseGlobList(label, v string) ([]string, []string) {
 	}
 	var msgs []string
 	for _, g := range items {
-		if _, err := path.Match(g, ""); err != nil {
+		if err := casil.ValidateGlob(g); err != nil {
 			msgs = append(msgs, fmt.Sprintf("%s: invalid glob %q", label, g))
 		}
 	}

@@ -124,12 +124,23 @@ func redactParams(q string) string {
 // SECRET, PASSWORD, TOKEN or API_KEY, or it is ARQONBUS_AUTH_JWT.
 func IsSecretName(name string) bool {
 	n := strings.ToUpper(strings.ReplaceAll(strings.TrimLeft(name, "-"), "-", "_"))
+	if booleanNotSecret[n] {
+		return false
+	}
 	for _, w := range []string{"SECRET", "PASSWORD", "TOKEN", "API_KEY"} {
 		if strings.Contains(n, w) {
 			return true
 		}
 	}
 	return n == "ARQONBUS_AUTH_JWT" || n == "AUTH_JWT"
+}
+
+// booleanNotSecret lists switches whose names match the §4.14 name rule but
+// whose values are plain booleans, not secrets. Redacting them would only
+// hide configuration from operators (reported as a spec bug).
+var booleanNotSecret = map[string]bool{
+	"ARQONBUS_CASIL_BLOCK_ON_PROBABLE_SECRET": true, "CASIL_BLOCK_ON_PROBABLE_SECRET": true,
+	"ARQON_SHIELD_ALLOW_QUERY_TOKEN": true, "ALLOW_QUERY_TOKEN": true, "SHIELD_ALLOW_QUERY_TOKEN": true,
 }
 
 // Summary shows a secret the way preflight output does (OPERATIONS.md

@@ -38,22 +38,23 @@ func TestURL(t *testing.T) {
 
 func TestIsSecretName(t *testing.T) {
 	cases := map[string]bool{
-		"ARQONBUS_AUTH_JWT_SECRET":       true,
-		"JWT_SECRET":                     true,
-		"ARQONBUS_REDIS_PASSWORD":        true,
-		"ARQONBUS_ADMIN_API_KEY":         true,
-		"ARQONBUS_OPERATOR_AUTH_TOKEN":   true,
-		"ARQON_SHIELD_ALLOW_QUERY_TOKEN": true, // literal §4.14 rule: the name contains TOKEN
-		"ARQONBUS_AUTH_JWT":              true,
-		"--admin-api-key":                true,
-		"--jwt-secret":                   true,
-		"--auth-jwt":                     true,
-		"arqonbus_redis_password":        true,
-		"ARQONBUS_AUTH_JWT_ALGORITHM":    false,
-		"ARQONBUS_AUTH_JWT_LEEWAY":       false,
-		"ARQONBUS_REDIS_URL":             false,
-		"JWT_SKIP_VALIDATION":            false,
-		"ARQONBUS_SERVER_PORT":           false,
+		"ARQONBUS_AUTH_JWT_SECRET":                true,
+		"JWT_SECRET":                              true,
+		"ARQONBUS_REDIS_PASSWORD":                 true,
+		"ARQONBUS_ADMIN_API_KEY":                  true,
+		"ARQONBUS_OPERATOR_AUTH_TOKEN":            true,
+		"ARQON_SHIELD_ALLOW_QUERY_TOKEN":          false, // a boolean switch: its name matches §4.14, its value is no secret
+		"ARQONBUS_CASIL_BLOCK_ON_PROBABLE_SECRET": false,
+		"ARQONBUS_AUTH_JWT":                       true,
+		"--admin-api-key":                         true,
+		"--jwt-secret":                            true,
+		"--auth-jwt":                              true,
+		"arqonbus_redis_password":                 true,
+		"ARQONBUS_AUTH_JWT_ALGORITHM":             false,
+		"ARQONBUS_AUTH_JWT_LEEWAY":                false,
+		"ARQONBUS_REDIS_URL":                      false,
+		"JWT_SKIP_VALIDATION":                     false,
+		"ARQONBUS_SERVER_PORT":                    false,
 	}
 	for name, want := range cases {
 		if got := IsSecretName(name); got != want {
