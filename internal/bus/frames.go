@@ -340,3 +340,54 @@ func (s *Server) EmitStorageEvent(degraded bool) {
 	}
 	s.emitEvent(s.hub.tenant(""), "storage_degraded", map[string]any{"degraded": degraded, "backend": h.Backend, "detail": detail})
 }
+
+// Publish routes a server-originated envelope (cron firings, omega events,
+// telemetry-WebSocket events) to (tenant, room, channel): it creates the
+// channel implicitly, stores the envelope with an offset and delivers it to
+// every subscriber, excluding nobody. env.Room, env.Channel and
+// env.Metadata are set; the caller fills id, timestamp, type, sender and
+// payload. In strict mode a storage failure returns storage.ErrUnavailable
+// (or the backend error) and nothing is delivered.
+func (s *Server) Publish(ctx context.Context, tenantID, room, channel string, env *protocol.Envelope) (offset uint64, epoch string, err error) {
+	t := s.hub.tenant(tenantID)
+	ch, _, err := s.hub.channelFor(ctx, t, room, channel, env.Sender, false, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	env.Room, env.Channel = room, channel
+	if env.Metadata == nil {
+		env.Metadata = emptyObject
+	}
+	pub, err := s.hub.publish(ctx, ch, env, nil, time.Now())
+	if err != nil {
+		return 0, "", err
+	}
+	return pub.offset, pub.epoch, nil
+}
+
+// ErrChannelLimit is returned by Publish when the tenant's channel cap is
+// reached.
+var ErrChannelLimit = errChannelCap
+
+// InspectContent runs CASIL on a server-originated payload (cron firings)
+// and records the decision like any other; blocked reports a BLOCK.
+func (s *Server) InspectContent(info ClientInfo, env *protocol.Envelope, kind casil.Kind) (blocked bool) {
+	if s.opts.Casil == nil {
+		return false
+	}
+	res := s.opts.Casil.Inspect(kind, env.Room+":"+env.Channel, env.Payload)
+	s.recordCasilFor(info.Tenant, info.ID, env, res)
+	if res.Blocked() {
+		return true
+	}
+	if res.Redacted != nil {
+		env.Payload = res.Redacted
+	}
+	if meta := res.EnvelopeMetadata(); meta != nil {
+		env.Metadata = setMetadataKey(env.Metadata, "casil", meta)
+	}
+	return false
+}
+
+// Casil returns the CASIL engine (nil when not configured).
+func (s *Server) Casil() *casil.Engine { return s.opts.Casil }
