@@ -60,8 +60,9 @@ type Client struct {
 	connectedAt time.Time
 	expiry      time.Time
 
-	q       sendQueue
-	writing atomic.Bool
+	q        sendQueue
+	writing  atomic.Bool
+	activity activity
 
 	// Subscriptions are changed only by the client's own read goroutine and by
 	// cleanup; status readers take subsMu.

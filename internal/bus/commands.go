@@ -134,6 +134,7 @@ func (s *Server) handleCommand(c *Client, env *protocol.Envelope, now time.Time)
 		s.sendResult(c, env, name, res)
 	}
 	s.metrics.CommandSeconds.WithLabelValues(label).Observe(time.Since(start).Seconds())
+	c.noteActivity("command", "", "", name)
 }
 
 func (s *Server) runCommand(c *Client, cmd *Command, env *protocol.Envelope, now time.Time) (Result, bool) {

@@ -223,6 +223,8 @@ func (s *Server) handleMessage(c *Client, env *protocol.Envelope, now time.Time)
 		s.routeError(c, env, err)
 		return
 	}
+	c.tenant.routed.add(room+":"+name, pub.delivered)
+	c.noteActivity("message", room, name, "")
 	_, ts := serverTime()
 	ack := protocol.Envelope{ID: env.ID, Timestamp: ts, Type: "message_response", Version: protocol.Version,
 		Payload: env.Payload, Metadata: protocol.SetStreamPosition(emptyObject, pub.offset, pub.epoch),
@@ -262,9 +264,12 @@ func (s *Server) handleTelemetry(c *Client, env *protocol.Envelope, now time.Tim
 		s.routeError(c, env, err)
 		return
 	}
-	if _, err := s.hub.publish(ctx, ch, env, c, now); err != nil {
+	pub, err := s.hub.publish(ctx, ch, env, c, now)
+	if err != nil {
 		s.routeError(c, env, err)
+		return
 	}
+	c.tenant.routed.add(room+":"+name, pub.delivered)
 }
 
 // handlePrivate delivers a direct message to a live client of the same
@@ -287,6 +292,7 @@ func (s *Server) handlePrivate(c *Client, env *protocol.Envelope) {
 	}
 	dst.enqueue(env.AppendJSON(nil))
 	s.metrics.MessagesDelivered.Inc()
+	c.noteActivity("private", "", "", "")
 	_, ts := serverTime()
 	ack := protocol.Envelope{ID: env.ID, Timestamp: ts, Type: "message_response", Version: protocol.Version,
 		Payload: env.Payload, Sender: protocol.ServerSender, ToClient: target, RequestID: env.ID}
@@ -362,6 +368,7 @@ func (s *Server) Publish(ctx context.Context, tenantID, room, channel string, en
 	if err != nil {
 		return 0, "", err
 	}
+	t.routed.add(room+":"+channel, pub.delivered)
 	return pub.offset, pub.epoch, nil
 }
 

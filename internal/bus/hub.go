@@ -40,6 +40,8 @@ type tenant struct {
 	channels     map[string]*channel // "room:channel"
 	userChannels int                 // non-bootstrapped channels (the cap counts these)
 	clients      int
+
+	routed routedStats
 }
 
 // channel is one (tenant, room, channel) stream. mu is the publish lock: it

@@ -187,17 +187,20 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 // and the room/channel gauges.
 func (s *Server) background() {
 	defer close(s.bgDone)
-	t := time.NewTicker(15 * time.Second)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	last := time.Now()
+	var ticks int
 	for {
 		select {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.refreshGauges()
-			if now.Sub(last) >= time.Minute {
-				last = now
+			ticks++
+			s.emitSummaries(now, ticks%10 == 0)
+			if ticks%15 == 0 {
+				s.refreshGauges()
+			}
+			if ticks%60 == 0 {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				s.hub.sweepIdle(ctx, now)
 				cancel()
