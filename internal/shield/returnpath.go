@@ -1,0 +1,145 @@
+package shield
+
+import (
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+)
+
+// returnPath holds one `out.t.<tenant>.>` subscription per tenant with
+// local connections and routes backend replies to them (SHIELD.md §11.4).
+// A subscription only ever delivers to connections of its own tenant.
+type returnPath struct {
+	nc      *nats.Conn
+	metrics *Metrics
+
+	mu      sync.RWMutex
+	closed  bool
+	tenants map[string]*tenantRoutes
+}
+
+type tenantRoutes struct {
+	sub   *nats.Subscription
+	conns map[string]*conn // by conn_id
+}
+
+func newReturnPath(nc *nats.Conn, m *Metrics) *returnPath {
+	return &returnPath{nc: nc, metrics: m, tenants: map[string]*tenantRoutes{}}
+}
+
+// add registers c, subscribing for its tenant if it is the first local
+// connection of that tenant.
+func (rp *returnPath) add(c *conn) error {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.closed {
+		return errShuttingDown
+	}
+	t := rp.tenants[c.tenant]
+	if t == nil {
+		tenant := c.tenant
+		sub, err := rp.nc.Subscribe("out.t."+tenant+".>", func(m *nats.Msg) { rp.deliver(tenant, m) })
+		if err != nil {
+			return err
+		}
+		// The round trip makes the subscription effective before the client
+		// learns its connection is open.
+		if err := rp.nc.FlushTimeout(2 * time.Second); err != nil {
+			_ = sub.Unsubscribe()
+			return err
+		}
+		t = &tenantRoutes{sub: sub, conns: map[string]*conn{}}
+		rp.tenants[tenant] = t
+	}
+	t.conns[c.id] = c
+	return nil
+}
+
+// remove unregisters c and drops the tenant subscription after the last
+// local connection of the tenant.
+func (rp *returnPath) remove(c *conn) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	t := rp.tenants[c.tenant]
+	if t == nil || t.conns[c.id] != c {
+		return
+	}
+	delete(t.conns, c.id)
+	if len(t.conns) == 0 {
+		_ = t.sub.Unsubscribe()
+		delete(rp.tenants, c.tenant)
+	}
+}
+
+// shutdown removes every subscription; nothing new is enqueued afterwards.
+func (rp *returnPath) shutdown() {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	rp.closed = true
+	for name, t := range rp.tenants {
+		_ = t.sub.Unsubscribe()
+		delete(rp.tenants, name)
+	}
+}
+
+func (rp *returnPath) deliver(tenant string, m *nats.Msg) {
+	typ := websocket.TextMessage
+	switch frameHeader(m) {
+	case "binary":
+		typ = websocket.BinaryMessage
+	case "text":
+	default:
+		if !utf8.Valid(m.Data) {
+			typ = websocket.BinaryMessage
+		}
+	}
+	// Subject tokens: out, t, <tenant>, c, <conn_id>, ...
+	var target string
+	if rest, ok := strings.CutPrefix(m.Subject, "out.t."+tenant+".c."); ok && rest != "" {
+		target, _, _ = strings.Cut(rest, ".")
+	}
+	rp.mu.RLock()
+	t := rp.tenants[tenant]
+	var targets []*conn
+	if t != nil {
+		if target != "" {
+			if c := t.conns[target]; c != nil {
+				targets = append(targets, c)
+			}
+		} else {
+			targets = make([]*conn, 0, len(t.conns))
+			for _, c := range t.conns {
+				targets = append(targets, c)
+			}
+		}
+	}
+	rp.mu.RUnlock()
+	if len(targets) == 0 {
+		rp.metrics.outNone.Inc()
+		return
+	}
+	for _, c := range targets {
+		if c.closing.Load() {
+			continue // already ending; not a slow consumer
+		}
+		if c.enqueue(outFrame{typ: typ, data: m.Data}) {
+			rp.metrics.outDeliv.Inc()
+		} else {
+			rp.metrics.outSlow.Inc()
+		}
+	}
+}
+
+func frameHeader(m *nats.Msg) string {
+	if m.Header == nil {
+		return ""
+	}
+	if v := m.Header["Arqon-Frame"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
