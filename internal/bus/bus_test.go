@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
 	"github.com/arqonbus/arqonbus/internal/metrics"
@@ -144,18 +147,35 @@ func TestSlowConsumerIsCutOffWithoutSlowingOthers(t *testing.T) {
 			t.Fatalf("fast subscriber frame %d: %v", i, f["type"])
 		}
 	}
-	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n := counterValue(t, b.srv.metrics.ConnectionCloses.WithLabelValues("4008")); n != 1 {
+		t.Fatalf("arqonbus_connection_closes_total{code=4008} = %v, want 1", n)
+	}
+	// The slow client reads what reached its socket, then the connection
+	// ends: with the 4008 close frame when it fitted behind the data, or a
+	// reset once the grace period is over for a peer that stayed stuck.
+	_ = slow.SetReadDeadline(time.Now().Add(15 * time.Second))
 	for {
 		_, _, err := slow.ReadMessage()
 		if err == nil {
 			continue
 		}
-		ce, ok := err.(*websocket.CloseError)
-		if !ok || ce.Code != 4008 || ce.Text != "slow consumer" {
-			t.Fatalf("slow consumer ended with %v, want close 4008 slow consumer", err)
+		if ce, ok := err.(*websocket.CloseError); ok && (ce.Code != 4008 || ce.Text != "slow consumer") {
+			t.Fatalf("slow consumer closed with %d %q, want 4008 slow consumer", ce.Code, ce.Text)
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("slow consumer connection still open after the grace period")
 		}
 		break
 	}
+}
+
+func counterValue(t testing.TB, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 // benchSubscribers builds n subscribers without sockets whose writer is

@@ -27,6 +27,7 @@ const (
 	violationResetTime = 10 * time.Second
 	maxBatchBytes      = 64 << 10
 	reasonKeepalive    = "keepalive timeout"
+	closeGrace         = 5 * time.Second
 )
 
 var closeReasons = map[int]string{
@@ -159,6 +160,9 @@ func (c *Client) writeLoop() {
 		clear(frames)
 		if err != nil {
 			c.writing.Store(false)
+			if c.closing.Load() {
+				return // closeWith owns the rest of the connection's ending
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				c.closeWith(closeSlowConsumer, closeReasons[closeSlowConsumer])
@@ -179,16 +183,46 @@ func (c *Client) closeWith(code int, reason string) {
 		return
 	}
 	c.sentCode.Store(int32(code))
+	c.srv.metrics.ConnectionCloses.WithLabelValues(itoa(code)).Inc()
 	// Frames still queued are dropped. A slow consumer's socket is full, so
-	// its close frame waits behind the write in progress for up to the write
-	// timeout: a client that is merely slow still reads the 4008 in order.
+	// its close frame waits behind the write in progress: a client that is
+	// merely slow still reads the 4008 in order; one that does not read at
+	// all is dropped when the deadline passes.
 	c.q.close()
 	deadline := time.Now().Add(time.Second)
 	if code == closeSlowConsumer {
-		deadline = time.Now().Add(writeTimeout)
+		deadline = time.Now().Add(2 * time.Second)
 	}
 	msg := websocket.FormatCloseMessage(code, reason)
-	_ = c.conn.WriteControl(websocket.CloseMessage, msg, deadline)
+	if err := c.conn.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
+		c.abort()
+		return
+	}
+	c.halfClose()
+}
+
+// abort resets the connection: the kernel drops what the socket still holds
+// instead of trickling it to a peer that stopped reading.
+func (c *Client) abort() {
+	c.closing.Store(true)
+	if tc, ok := c.conn.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.conn.NetConn().Close()
+}
+
+// halfClose sends FIN after whatever the socket still holds, so a client
+// that reads late still receives its frames (and the close frame, when it
+// fitted) in order; the read loop ends when the peer closes, and a timer
+// drops the connection if it never does.
+func (c *Client) halfClose() {
+	c.closing.Store(true)
+	if tc, ok := c.conn.NetConn().(interface{ CloseWrite() error }); ok {
+		if tc.CloseWrite() == nil {
+			time.AfterFunc(closeGrace, c.abort)
+			return
+		}
+	}
 	c.shutdownConn()
 }
 

@@ -5,8 +5,8 @@ package bus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -246,7 +246,10 @@ func (s *Server) reject(w http.ResponseWriter, status int, reason, errText, deta
 		h.Set("WWW-Authenticate", `Bearer realm="arqonbus"`)
 	}
 	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]string{"error": errText, "details": details})
+	// Key order is part of the byte-exact 401 body (PROTOCOL.md §3.3).
+	b := append([]byte(`{"error":`), protocol.AppendString(nil, errText)...)
+	b = append(b, `,"details":`...)
+	b = append(protocol.AppendString(b, details), '}')
 	_, _ = w.Write(b)
 }
 
@@ -354,7 +357,6 @@ func (s *Server) admit(c *Client, conn *websocket.Conn, initial *channel) {
 	c.q.maxItems = s.opts.SendQueueSize
 	c.q.maxBytes = s.opts.SendQueueBytes
 	c.tokens = float64(s.opts.RateLimitBurst)
-	conn.SetReadLimit(int64(s.opts.MaxMessageSize))
 
 	s.clientsMu.Lock()
 	s.clients[c.id] = c
@@ -510,14 +512,20 @@ func (c *Client) subjectValue() any {
 func (c *Client) readLoop() {
 	defer c.cleanup()
 	s := c.srv
+	limit := int64(s.opts.MaxMessageSize)
 	for {
-		_, data, err := c.conn.ReadMessage()
+		_, r, err := c.conn.NextReader()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				// gorilla has already sent close 1009.
-				c.closing.Store(true)
-				c.sentCode.Store(closeTooBig)
-			}
+			return
+		}
+		// The size limit is enforced here rather than with SetReadLimit so
+		// that the close carries its reason text (PROTOCOL.md §3.8).
+		data, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			return
+		}
+		if int64(len(data)) > limit {
+			c.closeWith(closeTooBig, closeReasons[closeTooBig])
 			return
 		}
 		if s.shutting.Load() {
@@ -554,12 +562,10 @@ func (c *Client) cleanup() {
 	s.byType[clientTypeIndex(c.clientType)].Add(-1)
 	s.active.Add(-1)
 	s.metrics.ActiveClients.Dec()
-	code := "peer"
 	sent := int(c.sentCode.Load())
-	if sent != 0 {
-		code = itoa(sent)
+	if sent == 0 {
+		s.metrics.ConnectionCloses.WithLabelValues("peer").Inc()
 	}
-	s.metrics.ConnectionCloses.WithLabelValues(code).Inc()
 	for _, ext := range s.opts.Extensions {
 		if ext.OnDisconnect != nil {
 			ext.OnDisconnect(c.Info())
