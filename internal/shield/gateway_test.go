@@ -11,6 +11,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+
+	"github.com/arqonbus/arqonbus/internal/config"
 )
 
 // Vector 3, 4, 5: handshake rejections and token sources.
@@ -577,7 +579,7 @@ func TestReturnPathIsolation(t *testing.T) {
 // Vector 14.
 func TestMirroring(t *testing.T) {
 	ns := startNATS(t, false)
-	rules, errs := ParseMirrorRules("in.t.>=100")
+	rules, errs := config.ParseMirrorRules("in.t.>=100")
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}

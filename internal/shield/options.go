@@ -5,13 +5,16 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/arqonbus/arqonbus/internal/config"
 )
 
-// Profiles (OPERATIONS.md §3), canonical forms.
+// Profiles (OPERATIONS.md §3), canonical forms: the configuration
+// package's, so Options.Profile takes config.Config.Profile as is.
 const (
-	ProfileDevelopment = "development"
-	ProfileStaging     = "staging"
-	ProfileProduction  = "production"
+	ProfileDevelopment = config.ProfileDevelopment
+	ProfileStaging     = config.ProfileStaging
+	ProfileProduction  = config.ProfileProduction
 )
 
 // Options is the typed Shield configuration: one field per variable of
@@ -64,7 +67,7 @@ type Options struct {
 	ReturnPath     bool          // ARQON_SHIELD_RETURN_PATH
 	Welcome        bool          // ARQON_SHIELD_WELCOME
 
-	MirrorRules     []MirrorRule  // ARQON_SHIELD_MIRROR_RULES (ParseMirrorRules)
+	MirrorRules     []MirrorRule  // ARQON_SHIELD_MIRROR_RULES (config.ParseMirrorRules)
 	ShutdownTimeout time.Duration // ARQON_SHIELD_SHUTDOWN_TIMEOUT
 }
 
@@ -92,38 +95,20 @@ func DefaultOptions() Options {
 		PolicyMemoryLimit:      16777216,
 		PublishTimeout:         5 * time.Second,
 		ReturnPath:             true,
-		MirrorRules:            DefaultMirrorRules(),
+		MirrorRules:            config.DefaultMirrorRules(),
 		ShutdownTimeout:        10 * time.Second,
 	}
 }
 
-// KnownDefaultSecrets are sample/default secrets refused in every profile
-// (SHIELD.md §3.4). The preflight uses the same list.
-var KnownDefaultSecrets = []string{
-	"arqon-dev-secret", "arqon-shield-test-secret", "changeme", "change-me", "secret",
-	"jwt-secret", "jwt_secret", "your-256-bit-secret", "your-secret-key", "supersecret",
-	"test-secret", "dev-secret", "password",
-}
-
-// IsKnownDefaultSecret compares s, trimmed and case-insensitively, with
-// KnownDefaultSecrets.
-func IsKnownDefaultSecret(s string) bool {
-	s = strings.TrimSpace(s)
-	for _, d := range KnownDefaultSecrets {
-		if strings.EqualFold(s, d) {
-			return true
-		}
-	}
-	return false
-}
-
 // SecretErrors returns the §3.3 messages about JWT_SECRET for a profile.
+// The known-default list is the configuration package's (SHIELD.md §3.4:
+// one list, shared with the preflight).
 func SecretErrors(secret, profile string) []string {
 	if strings.TrimSpace(secret) == "" {
 		return []string{"JWT_SECRET must be configured for Shield startup"}
 	}
 	var errs []string
-	if IsKnownDefaultSecret(secret) {
+	if config.IsKnownDefaultSecret(secret) {
 		errs = append(errs, "JWT_SECRET is a known default value; configure a unique secret")
 	}
 	if profile == ProfileStaging || profile == ProfileProduction {
@@ -161,7 +146,7 @@ func (o *Options) logAttrs() []any {
 	}
 	rules := make([]string, len(o.MirrorRules))
 	for i, r := range o.MirrorRules {
-		rules[i] = fmt.Sprintf("%s=%g", r.Pattern, r.Percent)
+		rules[i] = r.String()
 	}
 	return []any{
 		slog.String("profile", o.Profile),

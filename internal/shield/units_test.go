@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/arqonbus/arqonbus/internal/config"
 )
 
 func TestMirrorRules(t *testing.T) {
@@ -25,13 +27,13 @@ func TestMirrorRules(t *testing.T) {
 		"in.t.>":      "missing '='",
 	}
 	for rule, reason := range bad {
-		_, err := ParseMirrorRule(rule)
+		_, err := config.ParseMirrorRule(rule)
 		want := fmt.Sprintf("ARQON_SHIELD_MIRROR_RULES: invalid rule %q: %s", rule, reason)
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: got %v, want %s", rule, err, want)
 		}
 	}
-	rules, errs := ParseMirrorRules(" in.t.*.raw=25 , ,in.t.>=100")
+	rules, errs := config.ParseMirrorRules(" in.t.*.raw=25 , ,in.t.>=100")
 	if len(errs) != 0 || len(rules) != 2 || rules[0].Percent != 25 {
 		t.Fatalf("%v %v", rules, errs)
 	}
@@ -44,7 +46,7 @@ func TestMirrorRules(t *testing.T) {
 		{">", "x", true}, {"*", "x.y", false},
 	}
 	for _, m := range match {
-		r, err := ParseMirrorRule(m.pattern + "=1")
+		r, err := config.ParseMirrorRule(m.pattern + "=1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +81,7 @@ func TestSampling(t *testing.T) {
 }
 
 func TestSecretRules(t *testing.T) {
-	for _, s := range KnownDefaultSecrets {
+	for _, s := range config.KnownDefaultSecrets() {
 		if errs := SecretErrors(" "+strings.ToUpper(s)+" ", ProfileDevelopment); len(errs) != 1 || !strings.Contains(errs[0], "known default") {
 			t.Errorf("%s: %v", s, errs)
 		}
