@@ -21,6 +21,8 @@ import (
 	"github.com/arqonbus/arqonbus/internal/config"
 	"github.com/arqonbus/arqonbus/internal/httpapi"
 	"github.com/arqonbus/arqonbus/internal/metrics"
+	"github.com/arqonbus/arqonbus/internal/operators"
+	"github.com/arqonbus/arqonbus/internal/preflight"
 	"github.com/arqonbus/arqonbus/internal/redact"
 	"github.com/arqonbus/arqonbus/internal/storage"
 )
@@ -50,6 +52,7 @@ type Bus struct {
 	store    *storage.Manager
 	server   *bus.Server
 	casil    *casil.Engine
+	ops      *operators.Operators
 	busLn    net.Listener
 	httpLn   net.Listener
 	busHTTP  *http.Server
@@ -78,6 +81,11 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 // every listener is bound and serving.
 func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, error) {
 	LogWarnings(cfg, logger)
+	if preflight.StartupRequired(cfg) {
+		if err := preflight.StartupContext(ctx, cfg, "bus", logger.With("component", "bus")); err != nil {
+			return nil, err
+		}
+	}
 	logger.Info("configuration loaded", append([]any{"component", "config"}, attrsAny(cfg.LogAttrs())...)...)
 	b := &Bus{cfg: cfg, log: logger, metrics: metrics.NewBus(), shutdown: make(chan struct{})}
 	c := cfg.Bus
@@ -118,6 +126,10 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, 
 			return nil, fmt.Errorf("Invalid configuration: %w", err)
 		}
 	}
+	b.ops = operators.New(operators.Options{Store: store, Metrics: b.metrics, Logger: logger.With("component", "operators"),
+		OmegaEnabled: c.Omega.Enabled, OmegaLabRoom: c.Omega.LabRoom, OmegaLabChannel: c.Omega.LabChannel,
+		OmegaMaxEvents: c.Omega.MaxEvents, OmegaMaxSubstrates: c.Omega.MaxSubstrates,
+		WebhookAllowPrivateNetworks: c.WebhookAllowPrivateNetworks, ShutdownTimeout: c.ShutdownTimeout})
 	s, err := bus.New(ctx, bus.Options{
 		Environment: cfg.Profile, EnableAuth: c.EnableAuth, Verifier: verifier, Leeway: c.AuthJWTLeeway,
 		DevAdmin: c.DevAdmin, MaxConnections: c.MaxConnections, MaxMessageSize: c.MaxMessageSize,
@@ -127,11 +139,14 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, 
 		PingInterval: c.PingInterval, PingTimeout: c.PingTimeout, ShutdownTimeout: c.ShutdownTimeout,
 		RecoveryMaxPublications: c.RecoveryMaxPublications, HistorySize: c.HistorySize,
 		Store: store, Casil: b.casil, Metrics: b.metrics, Logger: logger,
+		Extensions: []bus.Extension{b.ops.Extension()}, DisableEvents: !c.TelemetryEnabled,
 	})
 	if err != nil {
+		b.ops.Close()
 		store.Close()
 		return nil, err
 	}
+	b.ops.Attach(s)
 	srvMu.Lock()
 	srv = s
 	srvMu.Unlock()
@@ -167,6 +182,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, 
 
 func (b *Bus) abort() {
 	b.server.Shutdown(context.Background())
+	b.ops.Close()
 	b.store.Close()
 }
 
@@ -186,6 +202,7 @@ func (b *Bus) HTTPAddr() string {
 func (b *Bus) Stop() {
 	b.stopping.Store(true)
 	b.server.Shutdown(context.Background())
+	b.ops.Close()
 	_ = b.busHTTP.Close()
 	if err := b.store.Close(); err != nil {
 		b.log.Warn("storage close failed", "component", "storage", "error", err)

@@ -303,6 +303,9 @@ func (s *Server) handlePrivate(c *Client, env *protocol.Envelope) {
 // tenant (OPERATIONS.md §7.4). Events bypass CASIL and rate limits and
 // exclude nobody; in strict mode an event that cannot be stored is dropped.
 func (s *Server) emitEvent(t *tenant, typ string, data map[string]any) {
+	if s.opts.DisableEvents {
+		return
+	}
 	now := time.Now()
 	e := &protocol.Envelope{ID: protocol.NewID(), Timestamp: protocol.FormatTime(now), Type: "telemetry",
 		Version: protocol.Version, Sender: protocol.ServerSender, Room: bootRoomIntegriguard, Channel: "dashboard-events",

@@ -59,6 +59,9 @@ type Options struct {
 	Metrics *metrics.Bus
 	Logger  *slog.Logger
 
+	// DisableEvents turns bus events off (ARQONBUS_TELEMETRY_ENABLED=false,
+	// OPERATIONS.md §4.6).
+	DisableEvents bool
 	// OnEvent receives every bus event after it was routed (the telemetry
 	// WebSocket fans them out). Optional.
 	OnEvent func(Event)
