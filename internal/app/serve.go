@@ -55,6 +55,7 @@ type Bus struct {
 	ops      *operators.Operators
 	busLn    net.Listener
 	httpLn   net.Listener
+	telLn    net.Listener
 	busHTTP  *http.Server
 	opsHTTP  *http.Server
 	shutdown chan struct{}
@@ -184,6 +185,17 @@ func (b *Bus) abort() {
 	b.server.Shutdown(context.Background())
 	b.ops.Close()
 	b.store.Close()
+}
+
+// Done is closed when POST /admin/shutdown asks the process to stop.
+func (b *Bus) Done() <-chan struct{} { return b.shutdown }
+
+// TelemetryAddr returns the bound telemetry WebSocket address, or "".
+func (b *Bus) TelemetryAddr() string {
+	if b.telLn == nil {
+		return ""
+	}
+	return b.telLn.Addr().String()
 }
 
 // Addr returns the bound bus WebSocket address.
