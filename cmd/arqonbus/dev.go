@@ -192,8 +192,9 @@ func printDevBanner(stdout, stderr io.Writer, cfg *config.Config, bus *app.Bus, 
 	}
 	ws := "ws://" + printableAddr(bus.Addr()) + "/ws"
 	fmt.Fprintf(stderr, "\nTry it (in other terminals):\n"+
-		"  ARQONBUS_AUTH_JWT=%s arqonbus tail --url %s --channel science:general\n"+
-		"  ARQONBUS_AUTH_JWT=%s arqonbus send --url %s --channel science:general --payload '{\"content\":\"hello\"}'\n"+
-		"  arqonbus status --http-url http://%s\n\n", user, ws, user, ws, printableAddr(bus.HTTPAddr()))
+		"  ARQONBUS_AUTH_JWT=%[1]s arqonbus tail --ws-url %[2]s --channel science:general\n"+
+		"  ARQONBUS_AUTH_JWT=%[1]s arqonbus send --ws-url %[2]s --channel science:general --payload '{\"content\":\"hello\"}'\n"+
+		"  ARQONBUS_AUTH_JWT=%[1]s arqonbus send --ws-url %[2]s --command history --args '{\"room\":\"science\",\"channel\":\"general\"}'\n"+
+		"  arqonbus status --http-url http://%[3]s\n\n", user, ws, printableAddr(bus.HTTPAddr()))
 	return nil
 }
