@@ -258,7 +258,6 @@ func httpGetStatus(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, b.String()
 }
 
-
 func objAt(f frame, path string) map[string]any {
 	v, _ := f.get(path)
 	m, _ := v.(map[string]any)
