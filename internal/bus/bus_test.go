@@ -125,10 +125,15 @@ func TestConnectionLifecycleLeavesNothingBehind(t *testing.T) {
 	}
 }
 
-// TestSlowConsumerIsCutOffWithoutSlowingOthers fills a subscriber that never
-// reads; it is closed with 4008 while a reading subscriber keeps receiving
-// and the sender keeps getting acks.
-func TestSlowConsumerIsCutOffWithoutSlowingOthers(t *testing.T) {
+// TestRegressionSlowConsumerIsCutOffWithoutSlowingOthers fills a subscriber
+// that never reads; it is closed with 4008 while a reading subscriber keeps
+// receiving and the sender keeps getting acks.
+//
+// Regression (fixed in e138751 and 0d24aae): a slow consumer's 4008 could be
+// queued behind data it never read, so the connection lingered; it is now
+// closed promptly, with the close frame when it fits and a reset after a
+// grace period otherwise.
+func TestRegressionSlowConsumerIsCutOffWithoutSlowingOthers(t *testing.T) {
 	b := newTestBus(t, func(o *Options) {
 		o.SendQueueSize = 16
 		o.SendQueueBytes = 65536

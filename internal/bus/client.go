@@ -45,6 +45,7 @@ var closeReasons = map[int]string{
 type Client struct {
 	srv  *Server
 	conn *websocket.Conn
+	out  *coalescingConn // the socket under conn; nil in tests without sockets
 	log  *slog.Logger
 
 	id          string
@@ -150,11 +151,23 @@ func (c *Client) writeLoop() {
 			if cap(buf) > maxBatchBytes*2 {
 				buf = nil
 			}
-		} else {
+		} else if len(frames) == 1 || c.out == nil {
 			for _, f := range frames {
 				if err = c.conn.WriteMessage(websocket.TextMessage, f); err != nil {
 					break
 				}
+			}
+		} else {
+			// One frame per envelope, as unbatched clients require, but all
+			// of them in one system call.
+			c.out.hold()
+			for _, f := range frames {
+				if err = c.conn.WriteMessage(websocket.TextMessage, f); err != nil {
+					break
+				}
+			}
+			if ferr := c.out.flush(time.Now().Add(writeTimeout)); err == nil {
+				err = ferr
 			}
 		}
 		clear(frames)
@@ -205,10 +218,18 @@ func (c *Client) closeWith(code int, reason string) {
 // instead of trickling it to a peer that stopped reading.
 func (c *Client) abort() {
 	c.closing.Store(true)
-	if tc, ok := c.conn.NetConn().(*net.TCPConn); ok {
+	if tc, ok := c.rawConn().(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
-	_ = c.conn.NetConn().Close()
+	_ = c.rawConn().Close()
+}
+
+// rawConn is the TCP connection under the WebSocket.
+func (c *Client) rawConn() net.Conn {
+	if c.out != nil {
+		return c.out.Conn
+	}
+	return c.conn.NetConn()
 }
 
 // halfClose sends FIN after whatever the socket still holds, so a client
@@ -217,7 +238,7 @@ func (c *Client) abort() {
 // drops the connection if it never does.
 func (c *Client) halfClose() {
 	c.closing.Store(true)
-	if tc, ok := c.conn.NetConn().(interface{ CloseWrite() error }); ok {
+	if tc, ok := c.rawConn().(interface{ CloseWrite() error }); ok {
 		if tc.CloseWrite() == nil {
 			time.AfterFunc(closeGrace, c.abort)
 			return
@@ -236,7 +257,7 @@ func (c *Client) closeAfterDrain(code int) {
 
 func (c *Client) shutdownConn() {
 	c.closing.Store(true)
-	_ = c.conn.NetConn().Close()
+	_ = c.rawConn().Close()
 }
 
 // takeToken implements the per-connection token bucket (PROTOCOL.md §3.6).

@@ -340,12 +340,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		initial = ch
 	}
 
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	conn, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		s.metrics.ConnectionRejections.WithLabelValues("bus", "bad_request").Inc()
 		return
 	}
 	admitted = true
+	c.out = hj.conn
 	s.admit(c, conn, initial)
 }
 
