@@ -25,6 +25,7 @@ import (
 	"github.com/arqonbus/arqonbus/internal/preflight"
 	"github.com/arqonbus/arqonbus/internal/redact"
 	"github.com/arqonbus/arqonbus/internal/storage"
+	"github.com/arqonbus/arqonbus/internal/telemetry"
 )
 
 // NewLogger builds the process logger (OPERATIONS.md §9): slog to w, text or
@@ -53,6 +54,8 @@ type Bus struct {
 	server   *bus.Server
 	casil    *casil.Engine
 	ops      *operators.Operators
+	tel      *telemetry.Server
+	telHTTP  *http.Server
 	busLn    net.Listener
 	httpLn   net.Listener
 	telLn    net.Listener
@@ -127,6 +130,15 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, 
 			return nil, fmt.Errorf("Invalid configuration: %w", err)
 		}
 	}
+	var onEvent func(bus.Event)
+	if c.TelemetryEnabled {
+		b.tel = telemetry.New(telemetry.Options{Host: c.TelemetryHost, Port: c.TelemetryPort,
+			MaxConnections: c.TelemetryMaxConnections, MaxEventSize: c.TelemetryMaxEventSize,
+			SendQueueSize: c.SendQueueSize, SendQueueBytes: c.SendQueueBytes,
+			PingInterval: c.PingInterval, PingTimeout: c.PingTimeout,
+			EnableAuth: c.EnableAuth, Verifier: verifier, Metrics: b.metrics, Logger: logger})
+		onEvent = b.tel.OnEvent
+	}
 	b.ops = operators.New(operators.Options{Store: store, Metrics: b.metrics, Logger: logger.With("component", "operators"),
 		OmegaEnabled: c.Omega.Enabled, OmegaLabRoom: c.Omega.LabRoom, OmegaLabChannel: c.Omega.LabChannel,
 		OmegaMaxEvents: c.Omega.MaxEvents, OmegaMaxSubstrates: c.Omega.MaxSubstrates,
@@ -140,7 +152,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, 
 		PingInterval: c.PingInterval, PingTimeout: c.PingTimeout, ShutdownTimeout: c.ShutdownTimeout,
 		RecoveryMaxPublications: c.RecoveryMaxPublications, HistorySize: c.HistorySize,
 		Store: store, Casil: b.casil, Metrics: b.metrics, Logger: logger,
-		Extensions: []bus.Extension{b.ops.Extension()}, DisableEvents: !c.TelemetryEnabled,
+		Extensions: []bus.Extension{b.ops.Extension()}, DisableEvents: !c.TelemetryEnabled, OnEvent: onEvent,
 	})
 	if err != nil {
 		b.ops.Close()
@@ -148,6 +160,9 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, 
 		return nil, err
 	}
 	b.ops.Attach(s)
+	if b.tel != nil {
+		b.tel.Attach(s)
+	}
 	srvMu.Lock()
 	srv = s
 	srvMu.Unlock()
@@ -159,11 +174,23 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, 
 		b.abort()
 		return nil, fmt.Errorf("cannot listen on %s: %v", busAddr, err)
 	}
+	if b.tel != nil {
+		telAddr := net.JoinHostPort(c.TelemetryHost, strconv.Itoa(c.TelemetryPort))
+		b.telLn, err = net.Listen("tcp", telAddr)
+		if err != nil {
+			b.busLn.Close()
+			b.abort()
+			return nil, fmt.Errorf("cannot listen on %s: %v", telAddr, err)
+		}
+	}
 	if c.HTTPEnabled {
 		httpAddr := net.JoinHostPort(c.HTTPHost, strconv.Itoa(c.HTTPPort))
 		b.httpLn, err = net.Listen("tcp", httpAddr)
 		if err != nil {
 			b.busLn.Close()
+			if b.telLn != nil {
+				b.telLn.Close()
+			}
 			b.abort()
 			return nil, fmt.Errorf("cannot listen on %s: %v", httpAddr, err)
 		}
@@ -171,6 +198,13 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, 
 	b.busHTTP = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	go func() { _ = b.busHTTP.Serve(b.busLn) }()
 	logger.Info("listening", "component", "bus", "addr", b.busLn.Addr().String())
+	if b.telLn != nil {
+		ta := b.telLn.Addr().(*net.TCPAddr)
+		b.tel.SetBoundAddr(c.TelemetryHost, ta.Port)
+		b.telHTTP = &http.Server{Handler: b.tel, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+		go func() { _ = b.telHTTP.Serve(b.telLn) }()
+		logger.Info("listening", "component", "telemetry", "addr", b.telLn.Addr().String())
+	}
 	if b.httpLn != nil {
 		h := httpapi.NewHandler(&source{b: b}, httpapi.Options{AdminAPIKey: c.AdminAPIKey, CORSOrigins: c.HTTPCORSOrigins,
 			Metrics: b.metrics, Logger: logger})
@@ -182,6 +216,11 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Bus, 
 }
 
 func (b *Bus) abort() {
+	if b.tel != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		b.tel.Shutdown(ctx)
+		cancel()
+	}
 	b.server.Shutdown(context.Background())
 	b.ops.Close()
 	b.store.Close()
@@ -213,9 +252,23 @@ func (b *Bus) HTTPAddr() string {
 // stops last so that probes work throughout the drain.
 func (b *Bus) Stop() {
 	b.stopping.Store(true)
+	var wg sync.WaitGroup
+	if b.tel != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Bus.ShutdownTimeout)
+			b.tel.Shutdown(ctx)
+			cancel()
+		}()
+	}
 	b.server.Shutdown(context.Background())
+	wg.Wait()
 	b.ops.Close()
 	_ = b.busHTTP.Close()
+	if b.telHTTP != nil {
+		_ = b.telHTTP.Close()
+	}
 	if err := b.store.Close(); err != nil {
 		b.log.Warn("storage close failed", "component", "storage", "error", err)
 	}
@@ -270,7 +323,11 @@ func (s *source) Status() httpapi.Status {
 			Human: int64(byType["human"]), AIAgent: int64(byType["ai-agent"]), Dashboard: int64(byType["dashboard"]), Service: int64(byType["service"])}},
 		Rooms: int64(rooms), Channels: int64(channels),
 		Storage:   httpapi.StorageStatus{Backend: h.Backend, Mode: h.Mode, Healthy: h.Healthy, Degraded: h.Degraded, URL: url},
-		Telemetry: httpapi.TelemetryStatus{Enabled: false},
+		Telemetry: httpapi.TelemetryStatus{Enabled: b.tel != nil},
+	}
+	if b.tel != nil {
+		st.Addresses.Telemetry = "ws://" + b.TelemetryAddr() + "/"
+		st.Telemetry.Connections = int64(b.tel.Connections())
 	}
 	p := b.casil.Policy().Snapshot()
 	st.CASIL.Enabled, _ = p["enabled"].(bool)
@@ -280,7 +337,12 @@ func (s *source) Status() httpapi.Status {
 
 func (s *source) StorageStats() any { return s.b.store.Stats() }
 
-func (s *source) TelemetryStats() (any, bool) { return nil, false }
+func (s *source) TelemetryStats() (any, bool) {
+	if s.b.tel == nil {
+		return nil, false
+	}
+	return s.b.tel.Stats(), true
+}
 
 func (s *source) DisconnectClient(id string) bool { return s.b.server.Disconnect(id) }
 

@@ -101,6 +101,7 @@ type Server struct {
 	wg       sync.WaitGroup // every goroutine the server starts
 
 	received, rejected, emitted, broadcast atomic.Uint64
+	bound                                  atomic.Pointer[serverConfig] // the listener actually bound
 
 	mAccepted, mRejected, mEmitted, mDropped prometheus.Counter
 }
@@ -269,9 +270,19 @@ type welcomeFrame struct {
 }
 
 func (s *Server) welcome() []byte {
+	cfg := serverConfig{s.opts.Host, s.opts.Port}
+	if b := s.bound.Load(); b != nil {
+		cfg = *b
+	}
 	b, _ := encodeJSON(welcomeFrame{"telemetry_connected", protocol.FormatTime(time.Now()),
-		"Connected to ArqonBus telemetry", serverConfig{s.opts.Host, s.opts.Port}})
+		"Connected to ArqonBus telemetry", cfg})
 	return b
+}
+
+// SetBoundAddr records the address the listener actually bound (port 0
+// picks a free port), which the welcome's server_config reports.
+func (s *Server) SetBoundAddr(host string, port int) {
+	s.bound.Store(&serverConfig{host, port})
 }
 
 func (s *Server) register(c *client) bool {
