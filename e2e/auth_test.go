@@ -76,7 +76,7 @@ func productionServer(t testing.TB) *server {
 	})
 }
 
-func TestAuthRejections(t *testing.T) {
+func TestAdversarialAuthRejections(t *testing.T) {
 	t.Parallel()
 	s := authServer(t)
 	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -212,7 +212,7 @@ func TestAuthCheckOrder(t *testing.T) {
 	}
 }
 
-func TestTenantIsolation(t *testing.T) {
+func TestAdversarialTenantIsolation(t *testing.T) {
 	t.Parallel()
 	s := authServer(t)
 	tenantA, tenantB := uniq("ta"), uniq("tb")

@@ -283,7 +283,7 @@ func TestHTTPErrorsAndTelemetryDisabled(t *testing.T) {
 	}
 }
 
-func TestHTTPAdminAuth(t *testing.T) {
+func TestAdversarialHTTPAdminAuth(t *testing.T) {
 	t.Parallel()
 	s := defaultServer(t)
 	for _, h := range []http.Header{nil, {"X-Api-Key": {"wrong"}}} {
@@ -310,7 +310,10 @@ func TestHTTPAdminAuth(t *testing.T) {
 	}
 }
 
-func TestHTTPAdminDisabledWithoutKey(t *testing.T) {
+// TestRegressionHTTPAdminDisabledWithoutKey pins an upstream defect
+// (OPERATIONS.md §12): the admin API was open by default. Without
+// ARQONBUS_ADMIN_API_KEY it is disabled.
+func TestRegressionHTTPAdminDisabledWithoutKey(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, nil)
 	for _, path := range []string{"/admin/config", "/admin/shutdown", "/admin/disconnect"} {
@@ -356,7 +359,7 @@ func TestHTTPAdminDisconnect(t *testing.T) {
 	victim.expectCloseCode(1008, "policy violation")
 }
 
-func TestHTTPAdminDisconnectAcrossTenants(t *testing.T) {
+func TestAdversarialHTTPAdminDisconnectAcrossTenants(t *testing.T) {
 	t.Parallel()
 	s := productionServer(t)
 	c := dial(t, s, dialOpts{token: mintHS(t, map[string]any{"tenant_id": uniq("pt"), "exp": hourExp()})})

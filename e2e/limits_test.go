@@ -20,7 +20,7 @@ func paddedPing(t testing.TB, id string, n int) string {
 	return head + strings.Repeat("p", pad) + tail
 }
 
-func TestSizeLimitConfigured(t *testing.T) {
+func TestAdversarialSizeLimitConfigured(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, env{"ARQONBUS_MAX_MESSAGE_SIZE": "1024"})
 	c := dial(t, s, dialOpts{})
@@ -42,9 +42,13 @@ func TestSizeLimitConfigured(t *testing.T) {
 	}
 }
 
-// TestSlowConsumer: a subscriber that never reads is cut off with 4008
-// while another subscriber keeps receiving and the sender keeps getting acks.
-func TestSlowConsumer(t *testing.T) {
+// TestRegressionSlowConsumer: a subscriber that never reads is cut off with
+// 4008 while another subscriber keeps receiving and the sender keeps getting
+// acks.
+//
+// Regression (fixed in e138751 and 0d24aae): the slow consumer's connection
+// lingered behind its stuck writer instead of being closed promptly.
+func TestRegressionSlowConsumer(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, env{
 		"ARQONBUS_SEND_QUEUE_SIZE":       "16",
@@ -116,9 +120,9 @@ func TestSlowConsumer(t *testing.T) {
 	}
 }
 
-// TestRateLimitInvalidFramesAndNoClose: invalid frames consume tokens too,
+// TestAdversarialRateLimitInvalidFramesAndNoClose: invalid frames consume tokens too,
 // and MAX_VIOLATIONS=0 never closes (PROTOCOL.md §3.6).
-func TestRateLimitInvalidFramesAndNoClose(t *testing.T) {
+func TestAdversarialRateLimitInvalidFramesAndNoClose(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, env{"ARQONBUS_RATE_LIMIT_PER_SECOND": "0.01", "ARQONBUS_RATE_LIMIT_BURST": "2", "ARQONBUS_RATE_LIMIT_MAX_VIOLATIONS": "0"})
 	c := dial(t, s, dialOpts{})

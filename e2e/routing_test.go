@@ -194,7 +194,10 @@ func TestAcceptedEnvelopeForms(t *testing.T) {
 	}
 }
 
-func TestMessageTargetErrors(t *testing.T) {
+// TestRegressionMessageTargetErrors pins an upstream defect (PROTOCOL.md
+// §13.3): a message with no room/channel was silently dropped, yet acked. It
+// is answered with MISSING_TARGET and no ack.
+func TestRegressionMessageTargetErrors(t *testing.T) {
 	t.Parallel()
 	c := dial(t, defaultServer(t), dialOpts{})
 	for i, f := range []string{

@@ -11,7 +11,11 @@ import (
 	"time"
 )
 
-func TestVector01_MissingTokenRejected(t *testing.T) {
+// TestRegressionVector01_MissingTokenRejected is Appendix A vector 1 and pins
+// a bug fixed in 0d24aae: the 401 body was marshalled from a map, whose keys
+// come out sorted ({"details":…,"error":…}), not in the byte-exact order of
+// PROTOCOL.md §3.3.
+func TestRegressionVector01_MissingTokenRejected(t *testing.T) {
 	t.Parallel()
 	s := authServer(t)
 	resp, body := rawHandshake(t, s, "/ws", nil, true)
@@ -295,7 +299,11 @@ func TestVector18_Recovery(t *testing.T) {
 	}
 }
 
-func TestVector20_FrameTooBig(t *testing.T) {
+// TestRegressionVector20_FrameTooBig is Appendix A vector 20 and pins a bug
+// fixed in 0d24aae: the size limit was left to the WebSocket library, whose
+// 1009 close carried no reason text; PROTOCOL.md §3.8 requires "message too
+// big".
+func TestRegressionVector20_FrameTooBig(t *testing.T) {
 	t.Parallel()
 	a := dial(t, defaultServer(t), dialOpts{})
 	big := `{"type":"ping","payload":{"x":"` + strings.Repeat("a", 1048577) + `"}}`

@@ -127,7 +127,7 @@ func TestVerifyDefaults(t *testing.T) {
 	}
 }
 
-func TestVerifyRejectsOtherAlgorithms(t *testing.T) {
+func TestAdversarialVerifyRejectsOtherAlgorithms(t *testing.T) {
 	testKeys(t)
 	claims := map[string]any{"sub": "u"}
 	cases := []struct {
@@ -168,7 +168,7 @@ func TestVerifyRejectsOtherAlgorithms(t *testing.T) {
 
 // An RS256 public key must never be usable as an HMAC secret (the classic
 // alg-confusion attack): an HS256 token "signed" with the PEM bytes fails.
-func TestVerifyAlgorithmConfusion(t *testing.T) {
+func TestAdversarialVerifyAlgorithmConfusion(t *testing.T) {
 	_, cfg := signerFor(t, RS256)
 	v := mustVerifier(t, cfg)
 	tok := mustSign(t, HS256, []byte("any bytes, e.g. the public key PEM"), map[string]any{"sub": "u"})
@@ -177,7 +177,7 @@ func TestVerifyAlgorithmConfusion(t *testing.T) {
 	}
 }
 
-func TestVerifyBadSignature(t *testing.T) {
+func TestAdversarialVerifyBadSignature(t *testing.T) {
 	for _, alg := range SupportedAlgorithms() {
 		t.Run(alg, func(t *testing.T) {
 			key, cfg := signerFor(t, alg)
@@ -225,7 +225,7 @@ func TestVerifyBadSignature(t *testing.T) {
 	})
 }
 
-func TestVerifyMalformed(t *testing.T) {
+func TestAdversarialVerifyMalformed(t *testing.T) {
 	v := mustVerifier(t, Config{Algorithm: HS256, Secret: testSecret})
 	good := mustSign(t, HS256, testSecret, map[string]any{"sub": "u"})
 	p := strings.Split(good, ".")
@@ -268,7 +268,7 @@ func flipLowBits(c byte) string {
 	return string(alphabet[i^1])
 }
 
-func TestVerifyTimeClaims(t *testing.T) {
+func TestAdversarialVerifyTimeClaims(t *testing.T) {
 	now := testNow
 	sec := now.Unix()
 	cases := []struct {
@@ -430,7 +430,7 @@ func TestVerifyRequiredClaims(t *testing.T) {
 	}
 }
 
-func TestVerifyMaxTokenBytes(t *testing.T) {
+func TestAdversarialVerifyMaxTokenBytes(t *testing.T) {
 	v := mustVerifier(t, Config{Algorithm: HS256, Secret: testSecret, MaxTokenBytes: 8192})
 	ok := mustSign(t, HS256, testSecret, map[string]any{"pad": strings.Repeat("x", 5000)})
 	if _, err := v.Verify(ok, testNow); err != nil {
@@ -460,7 +460,7 @@ func TestVerifyInsecureSkipSignature(t *testing.T) {
 }
 
 // Error texts are logged; they must never carry the token or its parts.
-func TestVerifyErrorNeverContainsToken(t *testing.T) {
+func TestAdversarialVerifyErrorNeverContainsToken(t *testing.T) {
 	v := mustVerifier(t, Config{Algorithm: HS256, Secret: testSecret, RequireExp: true})
 	toks := []string{
 		mustSign(t, HS256, []byte("wrong secret wrong secret wrong"), map[string]any{"sub": "u"}),

@@ -70,7 +70,7 @@ func TestDecisionTable(t *testing.T) {
 		{"row13_redaction_beyond_scan_window", `{"mode":"enforce","redaction_paths":[],"redaction_patterns":["zzz"],"max_inspect_bytes":8}`, KindMessage, "r:c", `{"a":"........zzz"}`,
 			AllowWithRedaction, ReasonRedacted, map[string]any{FlagInspectionTruncated: true}, fwdUnchanged},
 		// Rows 14 and 15 are also covered for both modes and for a panic by
-		// TestInternalErrorBothModes.
+		// TestAdversarialInternalErrorBothModes.
 		{"row14_internal_error_default_block", `{"mode":"enforce","default_decision":"block"}`, KindMessage, "r:c", `{"a":`,
 			Block, ReasonInternalError, map[string]any{FlagInternalError: "invalid JSON value"}, fwdBlocked},
 		{"row15_internal_error_default_allow", `{"mode":"monitor","default_decision":"allow"}`, KindMessage, "r:c", `{"a":`,
@@ -111,7 +111,7 @@ func TestDecisionTable(t *testing.T) {
 	}
 }
 
-func TestInternalErrorBothModes(t *testing.T) {
+func TestAdversarialInternalErrorBothModes(t *testing.T) {
 	for _, mode := range []string{ModeMonitor, ModeEnforce} {
 		for _, dd := range []string{DefaultAllow, DefaultBlock} {
 			want := Allow
@@ -147,7 +147,11 @@ func TestInvalidHandBuiltPolicyFailsPerDefaultDecision(t *testing.T) {
 	}
 }
 
-func TestMonitorNeverAltersPayload(t *testing.T) {
+// TestRegressionMonitorNeverAltersPayload pins an upstream defect
+// (OPERATIONS.md §12): transport redaction was applied in monitor mode.
+// Monitor mode reports what enforce would do (flags.would_block, redacted
+// keys) and never alters the payload.
+func TestRegressionMonitorNeverAltersPayload(t *testing.T) {
 	e := NewEngine(policyWith(t, `{"mode":"monitor","transport_redaction":true,"redaction_patterns":["secret"],"max_payload_bytes":5,"block_on_probable_secret":true}`))
 	res := e.Inspect(KindMessage, "r:c", json.RawMessage(`{"password":"a","note":"my secret"}`))
 	if res.Decision != AllowWithRedaction || res.ReasonCode != ReasonMonitorMode || res.Redacted != nil {
@@ -163,7 +167,9 @@ func TestMonitorNeverAltersPayload(t *testing.T) {
 
 // Upstream reported ALLOW_WITH_REDACTION whenever paths were configured
 // (OPERATIONS.md §12): redaction is reported only when a value changed.
-func TestRedactionReportedOnlyWhenChanged(t *testing.T) {
+//
+// TestRegressionRedactionReportedOnlyWhenChanged pins that upstream defect.
+func TestRegressionRedactionReportedOnlyWhenChanged(t *testing.T) {
 	e := NewEngine(policyWith(t, `{"redaction_patterns":["zzz"]}`))
 	for _, payload := range []string{
 		`{"user":"ann"}`,
@@ -327,7 +333,10 @@ func TestNeverLogAndTelemetry(t *testing.T) {
 	}
 }
 
-func TestWouldBlockLogsWarn(t *testing.T) {
+// TestRegressionWouldBlockLogsWarn pins an upstream defect (OPERATIONS.md
+// §12): the monitor-mode "would block" outcome could never be reported. It is
+// logged at WARN.
+func TestRegressionWouldBlockLogsWarn(t *testing.T) {
 	e := NewEngine(policyWith(t, `{"max_payload_bytes":1}`))
 	r := e.Inspect(KindMessage, "r:c", json.RawMessage(`{"a":1}`))
 	var buf bytes.Buffer

@@ -100,7 +100,10 @@ func shape(v any) any {
 	return "leaf"
 }
 
-func TestRedactionKeepsShape(t *testing.T) {
+// TestRegressionRedactionKeepsShape pins an upstream defect (OPERATIONS.md
+// §12): transport redaction corrupted JSON. Redaction keeps the document's
+// structure while removing every secret.
+func TestRegressionRedactionKeepsShape(t *testing.T) {
 	in := `{"user":{"name":"ann","password":"p","tokens":[{"token":"t1"},{"token":"t2"}]},"n":[1,[2,[3]]],"note":"sk_live_0123456789abcdef"}`
 	out, _ := redactWith(t, `{"redaction_patterns":["sk_live_\\w+"]}`, in)
 	var a, b any
@@ -122,7 +125,7 @@ func nest(n int, leaf string) string {
 	return strings.Repeat(`{"a":`, n) + leaf + strings.Repeat("}", n)
 }
 
-func TestRedactionDepthLimit(t *testing.T) {
+func TestAdversarialRedactionDepthLimit(t *testing.T) {
 	// 32 levels are kept.
 	in := nest(32, "1")
 	if out, _ := redactWith(t, "", in); out != in {
@@ -153,7 +156,7 @@ func TestRedactionDepthLimit(t *testing.T) {
 	}
 }
 
-func TestRedactedKeysCapped(t *testing.T) {
+func TestAdversarialRedactedKeysCapped(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("{")
 	for i := 0; i < 40; i++ {

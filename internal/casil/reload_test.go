@@ -27,7 +27,10 @@ func TestDefaultSnapshot(t *testing.T) {
 	}
 }
 
-func TestParseReloadErrors(t *testing.T) {
+// TestRegressionParseReloadErrors pins an upstream defect (PROTOCOL.md §13.3,
+// "CASIL reload"): unknown keys were ignored and invalid regexes silently
+// skipped. Both are rejected, with every problem listed.
+func TestRegressionParseReloadErrors(t *testing.T) {
 	cases := []struct {
 		args string
 		want []string // every problem, in any order

@@ -30,7 +30,7 @@ func mustLoad(t *testing.T, cmd Command, args []string, env ...string) *Config {
 	return c
 }
 
-func TestValueTypes(t *testing.T) {
+func TestAdversarialValueTypes(t *testing.T) {
 	const p = "Invalid configuration: "
 	tests := []struct {
 		name string

@@ -245,7 +245,10 @@ func TestShieldValues(t *testing.T) {
 	}
 }
 
-func TestCollectsAllErrors(t *testing.T) {
+// TestRegressionCollectsAllErrors pins an upstream defect (OPERATIONS.md
+// §12): int("abc") crashed config loading. One parser now reads every value
+// and all problems are reported together, without a panic.
+func TestRegressionCollectsAllErrors(t *testing.T) {
 	got := loadErr(t, CommandServe, nil, "ARQONBUS_SERVER_PORT=abc", "ARQONBUS_RATE_LIMIT_BURST=0",
 		"ARQONBUS_STORAGE_MODE=strict", "ARQONBUS_ENVIRONMENT=staging", "ARQONBUS_DEV_ADMIN=1")
 	want := `Invalid configuration: ARQONBUS_SERVER_PORT: invalid integer "abc"; ARQONBUS_RATE_LIMIT_BURST: must be >= 1 (got 0); ` +

@@ -280,7 +280,9 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-func TestStorageAndTelemetryStats(t *testing.T) {
+// TestRegressionStorageAndTelemetryStats pins an upstream defect
+// (OPERATIONS.md §12): /storage/stats returned 500.
+func TestRegressionStorageAndTelemetryStats(t *testing.T) {
 	f := newFixture(t, nil)
 	b := jsonBody(t, f.do("GET", "/storage/stats", ""))
 	if b["backend"] != "redis" || b["streams"] != float64(4) {

@@ -6,7 +6,10 @@ import (
 	"testing"
 )
 
-func TestPrometheusExposition(t *testing.T) {
+// TestRegressionPrometheusExposition pins an upstream defect (OPERATIONS.md
+// §12): /metrics/prometheus returned 500. Prometheus text is served at
+// /metrics and /metrics/prometheus.
+func TestRegressionPrometheusExposition(t *testing.T) {
 	f := newFixture(t, nil)
 	f.do("GET", "/health", "") // so that the http series exist
 	for _, path := range []string{"/metrics", "/metrics/prometheus"} {

@@ -71,7 +71,10 @@ func TestCasilTransportRedactionInEnforceMode(t *testing.T) {
 	jsonEq(t, b.readType("message")["payload"], `{"secret":"***REDACTED***","k":2}`)
 }
 
-func TestCasilMonitorModeNeverAltersPayloads(t *testing.T) {
+// TestRegressionCasilMonitorModeNeverAltersPayloads pins an upstream defect
+// (OPERATIONS.md §12) over the wire: transport redaction was applied in
+// monitor mode and corrupted payloads.
+func TestRegressionCasilMonitorModeNeverAltersPayloads(t *testing.T) {
 	e := newEnv(t, envConfig{casil: policy(func(p *casil.Policy) {
 		p.Mode, p.TransportRedaction, p.BlockOnProbableSecret = casil.ModeMonitor, true, true
 	})})
@@ -90,8 +93,8 @@ func TestCasilMonitorModeNeverAltersPayloads(t *testing.T) {
 	jsonEq(t, b.readType("message")["payload"], `{"secret":"s3"}`)
 }
 
-// TestCasilReloadAuthorization is Appendix A vector 27.
-func TestCasilReloadAuthorization(t *testing.T) {
+// TestAdversarialCasilReloadAuthorization is Appendix A vector 27.
+func TestAdversarialCasilReloadAuthorization(t *testing.T) {
 	e := newEnv(t, envConfig{auth: true, casil: policy(func(p *casil.Policy) {})})
 	tenantAdmin := e.dial(t, "", token(t, map[string]any{"sub": "ta", "role": "admin", "tenant_id": "tenant-a"}))
 	operator := e.dial(t, "", token(t, map[string]any{"sub": "op", "role": "admin"}))
@@ -129,9 +132,13 @@ func TestCasilReloadAuthorization(t *testing.T) {
 	}
 }
 
-// TestCasilLiveReloadSwitchesModeWithoutReconnecting also shows that cron
-// firings are inspected one by one under the policy in force when they fire.
-func TestCasilLiveReloadSwitchesModeWithoutReconnecting(t *testing.T) {
+// TestRegressionCasilLiveReloadSwitchesModeWithoutReconnecting also shows
+// that cron firings are inspected one by one under the policy in force when
+// they fire.
+//
+// Regression (PROTOCOL.md §13.3 and OPERATIONS.md §12, "Cron firings"):
+// upstream cron output bypassed CASIL.
+func TestRegressionCasilLiveReloadSwitchesModeWithoutReconnecting(t *testing.T) {
 	e := newEnv(t, envConfig{devAdmin: true, casil: policy(func(p *casil.Policy) {
 		p.Mode, p.BlockOnProbableSecret = casil.ModeMonitor, true
 	})})

@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// TestStoreTenantIsolation is Appendix A vector 15: an explicit namespace
+// TestAdversarialStoreTenantIsolation is Appendix A vector 15: an explicit namespace
 // naming another tenant stays inside the caller's tenant, for admins too.
-func TestStoreTenantIsolation(t *testing.T) {
+func TestAdversarialStoreTenantIsolation(t *testing.T) {
 	e := newEnv(t, envConfig{auth: true})
 	a := e.dial(t, "", token(t, map[string]any{"sub": "alice", "tenant_id": "tenant-a"}))
 	c := e.dial(t, "", token(t, map[string]any{"sub": "carol", "tenant_id": "tenant-b"}))
@@ -75,10 +75,10 @@ func TestStoreValidation(t *testing.T) {
 	a.ok("op.store.set", map[string]any{"key": "big", "value": strings.Repeat("v", 65534)})
 }
 
-// TestStoreKeyLimit fills the tenant to the cap through the storage itself,
+// TestAdversarialStoreKeyLimit fills the tenant to the cap through the storage itself,
 // then checks the cap over the wire: a new key is refused in any namespace,
 // an existing key can still be overwritten, and another tenant is unaffected.
-func TestStoreKeyLimit(t *testing.T) {
+func TestAdversarialStoreKeyLimit(t *testing.T) {
 	e := newEnv(t, envConfig{auth: true})
 	ctx := context.Background()
 	for i := 0; i < maxStoreKeys-1; i++ {

@@ -31,7 +31,11 @@ func (s *outageStore) Append(ctx context.Context, key storage.StreamKey, env []b
 	return s.Manager.Append(ctx, key, env, at)
 }
 
-func TestStorageOutageGivesStorageUnavailable(t *testing.T) {
+// TestRegressionStorageOutageGivesStorageUnavailable pins an upstream defect
+// (OPERATIONS.md §12): Redis failures fell back silently, so an operation
+// could be acknowledged without being stored. A storage outage answers
+// STORAGE_UNAVAILABLE and nothing is kept or delivered.
+func TestRegressionStorageOutageGivesStorageUnavailable(t *testing.T) {
 	var outage *outageStore
 	e := newEnv(t, envConfig{devAdmin: true, ops: func(o *Options) { o.OmegaEnabled = true },
 		wrap: func(m *storage.Manager) storage.Store { outage = &outageStore{Manager: m}; return outage }})

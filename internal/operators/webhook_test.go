@@ -108,11 +108,14 @@ func TestWebhookDeliveredWithBodyAndHeaders(t *testing.T) {
 	}
 }
 
-// TestWebhookSlowAndFailingReceiversDoNotDelayAcks: one receiver hangs until
-// released, another always answers 503. Every ack still arrives while the
-// slow receiver holds its requests, and each failing delivery is tried
-// 1 + 3 times with one stable delivery id.
-func TestWebhookSlowAndFailingReceiversDoNotDelayAcks(t *testing.T) {
+// TestRegressionWebhookSlowAndFailingReceiversDoNotDelayAcks: one receiver
+// hangs until released, another always answers 503. Every ack still arrives
+// while the slow receiver holds its requests, and each failing delivery is
+// tried 1 + 3 times with one stable delivery id.
+//
+// Regression (PROTOCOL.md §13.3, "Webhook dispatch"): upstream awaited
+// webhooks inline, delaying the sender's ack by up to the timeout.
+func TestRegressionWebhookSlowAndFailingReceiversDoNotDelayAcks(t *testing.T) {
 	saved := retryBackoff
 	retryBackoff = [maxRetries]time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}
 	t.Cleanup(func() { retryBackoff = saved })
@@ -191,7 +194,7 @@ func TestWebhookClientErrorsAndRedirectsAreNotRetried(t *testing.T) {
 	}
 }
 
-func TestWebhookPrivateNetworkRefused(t *testing.T) {
+func TestAdversarialWebhookPrivateNetworkRefused(t *testing.T) {
 	e := newEnv(t, envConfig{ops: func(o *Options) { o.WebhookAllowPrivateNetworks = false }})
 	recv, got := receiver(t, http.StatusOK)
 	owner := e.dial(t, "", "")

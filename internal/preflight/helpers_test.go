@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -46,10 +45,7 @@ func closedAddr(t *testing.T) string {
 // redisAddr is a live Redis for integration tests.
 func redisAddr(t *testing.T) string {
 	t.Helper()
-	addr := os.Getenv("ARQON_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = testutil.RedisAddr
-	}
+	addr := testutil.RedisAddr()
 	testutil.RequireService(t, "Redis", addr)
 	return addr
 }

@@ -24,7 +24,11 @@ func mustDecode(t *testing.T, in string) *Envelope {
 	return e
 }
 
-func TestDecodeValidationErrors(t *testing.T) {
+// TestRegressionDecodeValidationErrors pins upstream defects (PROTOCOL.md
+// §13.3): unknown keys and bad timestamps gave INTERNAL_ERROR, inbound
+// error/operator.join frames were accepted, and signed ids such as
+// arq_-5_+3_ABCDEF passed. Each is a VALIDATION_ERROR naming the field.
+func TestRegressionDecodeValidationErrors(t *testing.T) {
 	long := "arq_" + strings.Repeat("a", 124)
 	tests := []struct {
 		name  string
@@ -121,7 +125,7 @@ func TestDecodeValidationErrors(t *testing.T) {
 	}
 }
 
-func TestDecodeNonObject(t *testing.T) {
+func TestAdversarialDecodeNonObject(t *testing.T) {
 	for _, in := range []string{`"str"`, `123`, `null`, `[]`, ` [1, {"a":2}] `, `true`} {
 		_, fe := Decode([]byte(in), testNow)
 		if fe == nil || fe.Code != CodeValidation || !slices.Equal(fe.Errors, []string{"Envelope must be a JSON object"}) || fe.RequestID != "" {
@@ -130,7 +134,7 @@ func TestDecodeNonObject(t *testing.T) {
 	}
 }
 
-func TestDecodeInvalidJSON(t *testing.T) {
+func TestAdversarialDecodeInvalidJSON(t *testing.T) {
 	for _, in := range []string{
 		``, ` `, `{"type":"message",`, `{"type":"ping"} x`, `{"type":"ping"}{}`, `[1,`, `{"type":'ping'}`,
 		`{"type":"ping","payload":{"x":"` + "\xff" + `"}}`, // invalid UTF-8 in a string

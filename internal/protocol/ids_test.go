@@ -98,7 +98,11 @@ func TestOtherIdentifiers(t *testing.T) {
 	}
 }
 
-func TestValidID(t *testing.T) {
+// TestRegressionValidID pins an upstream defect (PROTOCOL.md §13.3, "Id
+// format"): only arq_<int>_<int>_<6hex> was accepted, so documented ids such
+// as arq_msg_001 were rejected, while signed numbers such as arq_-5_+3_ABCDEF
+// passed.
+func TestRegressionValidID(t *testing.T) {
 	for _, s := range []string{
 		"arq_1795735985497689027_3_cd88aa", "arq_01JNB8Z6W3K4N5P6Q7R8S9T0V1", "arq_msg_001", "arq_a", "arq_-_",
 		"arq_" + strings.Repeat("Z", 124),

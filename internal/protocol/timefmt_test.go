@@ -5,7 +5,10 @@ import (
 	"time"
 )
 
-func TestFormatTime(t *testing.T) {
+// TestRegressionFormatTime pins an upstream defect (PROTOCOL.md §13.3,
+// "Timestamps"): server times were naive, without an offset. They are UTC
+// with milliseconds and Z.
+func TestRegressionFormatTime(t *testing.T) {
 	tests := []struct {
 		in   time.Time
 		want string

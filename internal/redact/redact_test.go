@@ -36,7 +36,10 @@ func TestURL(t *testing.T) {
 	}
 }
 
-func TestIsSecretName(t *testing.T) {
+// TestRegressionIsSecretName pins a bug fixed in 9bdb33f: boolean switches
+// whose names match the secret rule (ARQON_SHIELD_ALLOW_QUERY_TOKEN,
+// ARQONBUS_CASIL_BLOCK_ON_PROBABLE_SECRET) were redacted as secrets.
+func TestRegressionIsSecretName(t *testing.T) {
 	cases := map[string]bool{
 		"ARQONBUS_AUTH_JWT_SECRET":                true,
 		"JWT_SECRET":                              true,

@@ -16,7 +16,7 @@ import (
 )
 
 // Vector 3, 4, 5: handshake rejections and token sources.
-func TestHandshake(t *testing.T) {
+func TestIntegrationHandshake(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, nil)
 
@@ -107,7 +107,7 @@ func TestHandshake(t *testing.T) {
 	}
 }
 
-func TestQueryTokenAndOrigin(t *testing.T) {
+func TestIntegrationQueryTokenAndOrigin(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, func(o *Options) {
 		o.AllowQueryToken = true
@@ -143,7 +143,7 @@ func TestQueryTokenAndOrigin(t *testing.T) {
 }
 
 // Vector 6.
-func TestAcceptedTextFrame(t *testing.T) {
+func TestIntegrationAcceptedTextFrame(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, nil)
 	in := h.subscribe("in.t.>")
@@ -209,7 +209,7 @@ func TestAcceptedTextFrame(t *testing.T) {
 }
 
 // Vector 7.
-func TestSchemaStrictAndNonStrict(t *testing.T) {
+func TestIntegrationSchemaStrictAndNonStrict(t *testing.T) {
 	ns := startNATS(t, false)
 	for _, strict := range []bool{true, false} {
 		t.Run(fmt.Sprint("strict=", strict), func(t *testing.T) {
@@ -263,7 +263,7 @@ func TestSchemaStrictAndNonStrict(t *testing.T) {
 }
 
 // Vector 8.
-func TestTenantMismatch(t *testing.T) {
+func TestIntegrationTenantMismatch(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, nil)
 	in := h.subscribe("in.t.>")
@@ -290,7 +290,7 @@ func TestTenantMismatch(t *testing.T) {
 }
 
 // Vector 9.
-func TestBinaryStampingAndEcho(t *testing.T) {
+func TestIntegrationBinaryStampingAndEcho(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, nil)
 	in := h.subscribe("in.t.>")
@@ -337,7 +337,7 @@ func TestBinaryStampingAndEcho(t *testing.T) {
 }
 
 // Vector 10 through the gateway.
-func TestPolicyOutcomes(t *testing.T) {
+func TestIntegrationPolicyOutcomes(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, func(o *Options) { o.PolicyPath = "../../policies/block_empty.wasm" })
 	in := h.subscribe("in.t.>")
@@ -400,7 +400,7 @@ func scrape(t *testing.T, h *harness) string {
 }
 
 // Vector 11.
-func TestLimits(t *testing.T) {
+func TestIntegrationLimits(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, func(o *Options) {
 		o.MaxMessageSize = 1024
@@ -446,7 +446,7 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-func TestConnectionLimit(t *testing.T) {
+func TestIntegrationConnectionLimit(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, func(o *Options) { o.MaxConnections = 1 })
 	h.dial(h.token(nil))
@@ -460,7 +460,7 @@ func TestConnectionLimit(t *testing.T) {
 }
 
 // Vector 12.
-func TestNATSDownAtRuntime(t *testing.T) {
+func TestIntegrationNATSDownAtRuntime(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, nil)
 	ws := h.dial(h.token(nil))
@@ -509,7 +509,7 @@ func TestNATSDownAtRuntime(t *testing.T) {
 }
 
 // Vector 13: tenant isolation on the return path, and on publish subjects.
-func TestReturnPathIsolation(t *testing.T) {
+func TestIntegrationReturnPathIsolation(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, nil)
 	inA := h.subscribe("in.t.tenant-a.>")
@@ -577,7 +577,7 @@ func TestReturnPathIsolation(t *testing.T) {
 }
 
 // Vector 14.
-func TestMirroring(t *testing.T) {
+func TestIntegrationMirroring(t *testing.T) {
 	ns := startNATS(t, false)
 	rules, errs := config.ParseMirrorRules("in.t.>=100")
 	if len(errs) > 0 {
@@ -611,7 +611,7 @@ func TestMirroring(t *testing.T) {
 }
 
 // Vector 15.
-func TestTokenExpiryClosesSession(t *testing.T) {
+func TestIntegrationTokenExpiryClosesSession(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, func(o *Options) { o.JWTLeeway = 0 })
 	now := time.Now()
@@ -625,7 +625,7 @@ func TestTokenExpiryClosesSession(t *testing.T) {
 	}
 }
 
-func TestWelcomeAndShutdown(t *testing.T) {
+func TestIntegrationWelcomeAndShutdown(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, func(o *Options) { o.Welcome = true })
 	ws, resp, err := h.dialRaw(h.token(nil), "", nil)
@@ -658,7 +658,7 @@ func TestWelcomeAndShutdown(t *testing.T) {
 	}
 }
 
-func TestJetStreamAck(t *testing.T) {
+func TestIntegrationJetStreamAck(t *testing.T) {
 	ns := startNATS(t, true)
 	o := testOptions(ns)
 	o.JetStream = true
@@ -688,7 +688,7 @@ func TestJetStreamAck(t *testing.T) {
 	}
 }
 
-func TestStartupFailures(t *testing.T) {
+func TestIntegrationStartupFailures(t *testing.T) {
 	ns := startNATS(t, false)
 	dir := t.TempDir()
 	cases := []struct {
@@ -722,7 +722,7 @@ func TestStartupFailures(t *testing.T) {
 	}
 }
 
-func TestSkipValidationDevelopment(t *testing.T) {
+func TestIntegrationSkipValidationDevelopment(t *testing.T) {
 	ns := startNATS(t, false)
 	h := startShield(t, ns, func(o *Options) { o.SkipValidation, o.SkipValidationSet = true, true })
 	if !strings.Contains(h.logs.String(), "JWT signature verification is DISABLED (JWT_SKIP_VALIDATION); development only") {

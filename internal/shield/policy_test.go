@@ -77,7 +77,7 @@ var (
 	impLog    = wasmgen.Import{Module: "env", Name: "host_log", Type: wasmgen.SigHostLog}
 )
 
-func TestPolicyErrorsFailClosed(t *testing.T) {
+func TestAdversarialPolicyErrorsFailClosed(t *testing.T) {
 	loop := checkOnly(cat(wasmgen.OpLoop, wasmgen.BlockVoid, wasmgen.Br(0), wasmgen.OpEnd, wasmgen.Const(0), wasmgen.OpEnd))
 	p := loadTestPolicy(t, loop, 50*time.Millisecond)
 	start := time.Now()

@@ -80,7 +80,7 @@ func TestSampling(t *testing.T) {
 	}
 }
 
-func TestSecretRules(t *testing.T) {
+func TestAdversarialSecretRules(t *testing.T) {
 	for _, s := range config.KnownDefaultSecrets() {
 		if errs := SecretErrors(" "+strings.ToUpper(s)+" ", ProfileDevelopment); len(errs) != 1 || !strings.Contains(errs[0], "known default") {
 			t.Errorf("%s: %v", s, errs)
@@ -107,7 +107,7 @@ func TestEnvelopeDescriptor(t *testing.T) {
 	}
 }
 
-func TestDecodeBinaryEnvelope(t *testing.T) {
+func TestAdversarialDecodeBinaryEnvelope(t *testing.T) {
 	env, err := DecodeBinaryEnvelope([]byte{0x0A, 0x03, 'a', 'b', 'c'})
 	if err != nil || env.TraceID != "abc" {
 		t.Fatalf("%v %+v", err, env)

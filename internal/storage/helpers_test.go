@@ -13,15 +13,25 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/arqonbus/arqonbus/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// sharedRedisURL is the Redis every engineer's tests share; tests use
-// unique tenants (or rooms) on it and delete their keys afterwards.
-const sharedRedisURL = "redis://127.0.0.1:6379/0"
+// sharedRedisURL is the Redis every engineer's tests share
+// (testutil.RedisAddr: ARQON_TEST_REDIS_ADDR, default 127.0.0.1:6379); tests
+// use unique tenants (or rooms) on it and delete their keys afterwards.
+var sharedRedisURL = "redis://" + testutil.RedisAddr() + "/0"
+
+// requireSharedRedis skips the test when the shared Redis is down, or fails
+// it with CI=true (testutil.RequireService).
+func requireSharedRedis(t testing.TB) {
+	t.Helper()
+	testutil.RequireService(t, "Redis", testutil.RedisAddr())
+}
 
 // uniqueName returns a tenant or room name no other test run uses.
 func uniqueName(prefix string) string { return prefix + "-" + NewEpoch()[:12] }
@@ -29,6 +39,9 @@ func uniqueName(prefix string) string { return prefix + "-" + NewEpoch()[:12] }
 // rawRedis is a plain client for inspecting and breaking keys.
 func rawRedis(t testing.TB, url string) *redis.Client {
 	t.Helper()
+	if url == sharedRedisURL {
+		requireSharedRedis(t)
+	}
 	o, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +59,7 @@ func cleanupTenant(t testing.TB, tenant string) {
 
 func cleanupPattern(t testing.TB, pattern string) {
 	t.Helper()
+	requireSharedRedis(t)
 	t.Cleanup(func() {
 		o, _ := redis.ParseURL(sharedRedisURL)
 		c := redis.NewClient(o)
@@ -61,11 +75,12 @@ func cleanupPattern(t testing.TB, pattern string) {
 func newTestRedis(t testing.TB, opts RedisOptions) *Redis {
 	t.Helper()
 	if opts.URL == "" {
+		requireSharedRedis(t)
 		opts.URL = sharedRedisURL
 	}
 	r, err := NewRedis(context.Background(), opts)
 	if err != nil {
-		t.Fatalf("NewRedis: %v (is redis-server running on 127.0.0.1:6379?)", err)
+		t.Fatalf("NewRedis: %v (is redis-server running on %s?)", err, testutil.RedisAddr())
 	}
 	t.Cleanup(func() { _ = r.Close() })
 	return r

@@ -142,7 +142,11 @@ func TestManagerConfigErrors(t *testing.T) {
 	}
 }
 
-func TestManagerStrictStartupFailure(t *testing.T) {
+// TestRegressionManagerStrictStartupFailure pins an upstream defect
+// (OPERATIONS.md §12): storage "strict" was checked only by preflight and a
+// missing Redis fell back silently. Strict startup fails, naming the redacted
+// URL.
+func TestRegressionManagerStrictStartupFailure(t *testing.T) {
 	port := freePort(t) // nothing listens here
 	env, err := openManager(t, ManagerOptions{Backend: "redis", Mode: "strict",
 		RedisURL: fmt.Sprintf("redis://:s3cret@127.0.0.1:%d/0", port), Timeout: 200 * time.Millisecond})
@@ -172,7 +176,7 @@ func TestRedactURL(t *testing.T) {
 	}
 }
 
-func TestManagerStrictRuntimeFailure(t *testing.T) {
+func TestIntegrationManagerStrictRuntimeFailure(t *testing.T) {
 	ctx := context.Background()
 	p := startPrivateRedis(t, "s3cret")
 	env, err := openManager(t, ManagerOptions{Backend: "redis", Mode: "strict", RedisURL: p.URL(),
@@ -253,7 +257,7 @@ func TestManagerStrictRuntimeFailure(t *testing.T) {
 	}
 }
 
-func TestManagerDegradedFallbackAndRecovery(t *testing.T) {
+func TestIntegrationManagerDegradedFallbackAndRecovery(t *testing.T) {
 	ctx := context.Background()
 	p := startPrivateRedis(t, "")
 	env, err := openManager(t, ManagerOptions{Backend: "valkey", RedisURL: p.URL(), Timeout: 300 * time.Millisecond})
@@ -316,9 +320,9 @@ func TestManagerDegradedFallbackAndRecovery(t *testing.T) {
 	}
 }
 
-// TestManagerRecoveryRotatesEpochs pauses Redis (its data survives), so the
+// TestIntegrationManagerRecoveryRotatesEpochs pauses Redis (its data survives), so the
 // switch back must give the Redis streams new epochs (OPERATIONS.md §5.3).
-func TestManagerRecoveryRotatesEpochs(t *testing.T) {
+func TestIntegrationManagerRecoveryRotatesEpochs(t *testing.T) {
 	ctx := context.Background()
 	p := startPrivateRedis(t, "")
 	env, err := openManager(t, ManagerOptions{Backend: "redis", RedisURL: p.URL(), Timeout: 200 * time.Millisecond})
@@ -354,7 +358,7 @@ func TestManagerRecoveryRotatesEpochs(t *testing.T) {
 	}
 }
 
-func TestManagerDegradedStartup(t *testing.T) {
+func TestIntegrationManagerDegradedStartup(t *testing.T) {
 	ctx := context.Background()
 	p := newPrivateRedis(t, "") // not started yet
 	env, err := openManager(t, ManagerOptions{Backend: "redis", RedisURL: p.URL(), Timeout: 200 * time.Millisecond})
@@ -379,7 +383,7 @@ func TestManagerDegradedStartup(t *testing.T) {
 	}
 }
 
-func TestManagerCancelledCallerIsNotAnOutage(t *testing.T) {
+func TestIntegrationManagerCancelledCallerIsNotAnOutage(t *testing.T) {
 	p := startPrivateRedis(t, "")
 	env, err := openManager(t, ManagerOptions{Backend: "redis", Mode: "strict", RedisURL: p.URL()})
 	if err != nil {
@@ -395,9 +399,9 @@ func TestManagerCancelledCallerIsNotAnOutage(t *testing.T) {
 	}
 }
 
-// TestManagerPingDetectsOutage: with no traffic, the background PING finds
+// TestIntegrationManagerPingDetectsOutage: with no traffic, the background PING finds
 // the outage by itself (OPERATIONS.md §5.7).
-func TestManagerPingDetectsOutage(t *testing.T) {
+func TestIntegrationManagerPingDetectsOutage(t *testing.T) {
 	old := pingInterval
 	pingInterval = 100 * time.Millisecond
 	t.Cleanup(func() { pingInterval = old })
@@ -414,10 +418,10 @@ func TestManagerPingDetectsOutage(t *testing.T) {
 	}
 }
 
-// TestManagerConcurrentSwitch appends from many goroutines while Redis
+// TestIntegrationManagerConcurrentSwitch appends from many goroutines while Redis
 // dies: in degraded mode every append still succeeds, and each channel's
 // offsets stay contiguous within each epoch.
-func TestManagerConcurrentSwitch(t *testing.T) {
+func TestIntegrationManagerConcurrentSwitch(t *testing.T) {
 	p := startPrivateRedis(t, "")
 	env, err := openManager(t, ManagerOptions{Backend: "redis", RedisURL: p.URL(), Timeout: 300 * time.Millisecond})
 	if err != nil {

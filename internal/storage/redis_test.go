@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func TestRedisKeyLayout(t *testing.T) {
+func TestIntegrationRedisKeyLayout(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRedis(t, RedisOptions{HistorySize: 10})
 	raw := rawRedis(t, sharedRedisURL)
@@ -82,7 +82,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	}
 }
 
-func TestRedisTTLSetsSlidingExpiry(t *testing.T) {
+func TestIntegrationRedisTTLSetsSlidingExpiry(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRedis(t, RedisOptions{HistoryTTL: time.Hour})
 	raw := rawRedis(t, sharedRedisURL)
@@ -104,10 +104,10 @@ func TestRedisTTLSetsSlidingExpiry(t *testing.T) {
 	}
 }
 
-// TestRedisLostKeys covers the epoch rule of OPERATIONS.md §5.3: a vanished
+// TestIntegrationRedisLostKeys covers the epoch rule of OPERATIONS.md §5.3: a vanished
 // epoch or offset key, or a vanished stream with offset > 0, starts a new
 // epoch at offset 1.
-func TestRedisLostKeys(t *testing.T) {
+func TestIntegrationRedisLostKeys(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRedis(t, RedisOptions{})
 	raw := rawRedis(t, sharedRedisURL)
@@ -139,7 +139,7 @@ func TestRedisLostKeys(t *testing.T) {
 	}
 }
 
-func TestRedisRestartKeepsOffsetsAndEpoch(t *testing.T) {
+func TestIntegrationRedisRestartKeepsOffsetsAndEpoch(t *testing.T) {
 	ctx := context.Background()
 	tenant := uniqueName("restart")
 	cleanupTenant(t, tenant)
@@ -165,10 +165,10 @@ func TestRedisRestartKeepsOffsetsAndEpoch(t *testing.T) {
 	}
 }
 
-// TestRedisScriptCacheLost checks that appends and reads survive Redis
+// TestIntegrationRedisScriptCacheLost checks that appends and reads survive Redis
 // losing its script cache (SCRIPT FLUSH, or a restart between health
 // probes). It uses a private server, since flushing is global.
-func TestRedisScriptCacheLost(t *testing.T) {
+func TestIntegrationRedisScriptCacheLost(t *testing.T) {
 	ctx := context.Background()
 	p := startPrivateRedis(t, "")
 	r := newTestRedis(t, RedisOptions{URL: p.URL()})
@@ -192,9 +192,9 @@ func TestRedisScriptCacheLost(t *testing.T) {
 	}
 }
 
-// TestRedisBatchedRepliesReachTheirCallers checks that every concurrent
+// TestIntegrationRedisBatchedRepliesReachTheirCallers checks that every concurrent
 // Append gets the offset under which its own envelope was stored.
-func TestRedisBatchedRepliesReachTheirCallers(t *testing.T) {
+func TestIntegrationRedisBatchedRepliesReachTheirCallers(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRedis(t, RedisOptions{HistorySize: 1000})
 	tenant := uniqueName("batch")

@@ -10,9 +10,9 @@ import (
 )
 
 // BenchmarkStrictAppend measures strict-mode append throughput against the
-// real Redis on 127.0.0.1:6379: parallel appenders, one channel each (the bus
-// serialises appends per channel), every call returning only after Redis
-// acknowledged its own EVALSHA.
+// shared Redis (testutil.RedisAddr, default 127.0.0.1:6379): parallel
+// appenders, one channel each (the bus serialises appends per channel),
+// every call returning only after Redis acknowledged its own EVALSHA.
 //
 //	go test -run '^$' -bench StrictAppend -benchtime 3s ./internal/storage/
 func BenchmarkStrictAppend(b *testing.B) {

@@ -10,27 +10,44 @@ import (
 )
 
 // The tests in this file run unchanged against both backends: memory and
-// Redis must give identical results (OPERATIONS.md §5.4).
+// Redis must give identical results (OPERATIONS.md §5.4). Each contract has
+// two entry points: TestX (memory, unit) and TestIntegrationX (Redis).
 
 type storeOpts struct {
 	size int
 	ttl  time.Duration
 }
 
-func eachBackend(t *testing.T, o storeOpts, f func(t *testing.T, s Store, tenant string)) {
-	t.Run("memory", func(t *testing.T) {
-		t.Parallel()
-		m := NewMemory(MemoryOptions{HistorySize: o.size, HistoryTTL: o.ttl})
-		t.Cleanup(func() { _ = m.Close() })
-		f(t, m, uniqueName("mem"))
-	})
-	t.Run("redis", func(t *testing.T) {
-		t.Parallel()
-		r := newTestRedis(t, RedisOptions{HistorySize: o.size, HistoryTTL: o.ttl, Timeout: 2 * time.Second})
-		tenant := uniqueName("redis")
-		cleanupTenant(t, tenant)
-		f(t, r, tenant)
-	})
+// backend selects the Store a contract test runs against: memory in the
+// unit gate (TestX), the shared Redis in the integration gate
+// (TestIntegrationX); see docs/testing.md.
+type backend int
+
+const (
+	memoryBackend backend = iota
+	redisBackend
+)
+
+func runOn(t *testing.T, b backend, o storeOpts, f func(t *testing.T, s Store, tenant string)) {
+	switch b {
+	case memoryBackend:
+		t.Run("memory", func(t *testing.T) {
+			t.Parallel()
+			m := NewMemory(MemoryOptions{HistorySize: o.size, HistoryTTL: o.ttl})
+			t.Cleanup(func() { _ = m.Close() })
+			f(t, m, uniqueName("mem"))
+		})
+	case redisBackend:
+		t.Run("redis", func(t *testing.T) {
+			t.Parallel()
+			r := newTestRedis(t, RedisOptions{HistorySize: o.size, HistoryTTL: o.ttl, Timeout: 2 * time.Second})
+			tenant := uniqueName("redis")
+			cleanupTenant(t, tenant)
+			f(t, r, tenant)
+		})
+	default:
+		t.Fatalf("unknown backend %d", b)
+	}
 }
 
 var epochRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
@@ -62,7 +79,15 @@ func offsets(es []Entry) []uint64 {
 }
 
 func TestRoundTripAndOffsets(t *testing.T) {
-	eachBackend(t, storeOpts{size: 100}, func(t *testing.T, s Store, tenant string) {
+	roundTripAndOffsets(t, memoryBackend)
+}
+
+func TestIntegrationRoundTripAndOffsets(t *testing.T) {
+	roundTripAndOffsets(t, redisBackend)
+}
+
+func roundTripAndOffsets(t *testing.T, b backend) {
+	runOn(t, b, storeOpts{size: 100}, func(t *testing.T, s Store, tenant string) {
 		ctx := context.Background()
 		k := StreamKey{Tenant: tenant, Room: "science", Channel: "general"}
 		st, err := s.EnsureStream(ctx, k)
@@ -121,7 +146,15 @@ func TestRoundTripAndOffsets(t *testing.T) {
 }
 
 func TestConcurrentAppendsAreContiguous(t *testing.T) {
-	eachBackend(t, storeOpts{size: 1000}, func(t *testing.T, s Store, tenant string) {
+	concurrentAppendsAreContiguous(t, memoryBackend)
+}
+
+func TestIntegrationConcurrentAppendsAreContiguous(t *testing.T) {
+	concurrentAppendsAreContiguous(t, redisBackend)
+}
+
+func concurrentAppendsAreContiguous(t *testing.T, b backend) {
+	runOn(t, b, storeOpts{size: 1000}, func(t *testing.T, s Store, tenant string) {
 		// Different channels append concurrently (the bus serialises per
 		// channel); each channel's offsets stay 1..N.
 		const chans, per = 8, 50
@@ -151,7 +184,15 @@ func TestConcurrentAppendsAreContiguous(t *testing.T) {
 }
 
 func TestEpochRules(t *testing.T) {
-	eachBackend(t, storeOpts{size: 100}, func(t *testing.T, s Store, tenant string) {
+	epochRules(t, memoryBackend)
+}
+
+func TestIntegrationEpochRules(t *testing.T) {
+	epochRules(t, redisBackend)
+}
+
+func epochRules(t *testing.T, b backend) {
+	runOn(t, b, storeOpts{size: 100}, func(t *testing.T, s Store, tenant string) {
 		ctx := context.Background()
 		k := StreamKey{Tenant: tenant, Room: "science", Channel: "epochs"}
 		st, _ := s.EnsureStream(ctx, k)
@@ -191,7 +232,15 @@ func TestEpochRules(t *testing.T) {
 }
 
 func TestTrimmingAndLowest(t *testing.T) {
-	eachBackend(t, storeOpts{size: 5}, func(t *testing.T, s Store, tenant string) {
+	trimmingAndLowest(t, memoryBackend)
+}
+
+func TestIntegrationTrimmingAndLowest(t *testing.T) {
+	trimmingAndLowest(t, redisBackend)
+}
+
+func trimmingAndLowest(t *testing.T, b backend) {
+	runOn(t, b, storeOpts{size: 5}, func(t *testing.T, s Store, tenant string) {
 		ctx := context.Background()
 		k := StreamKey{Tenant: tenant, Room: "science", Channel: "trim"}
 		base := time.Now()
@@ -222,7 +271,15 @@ func TestTrimmingAndLowest(t *testing.T) {
 }
 
 func TestTTLAgeLimit(t *testing.T) {
-	eachBackend(t, storeOpts{size: 100, ttl: time.Minute}, func(t *testing.T, s Store, tenant string) {
+	ttlAgeLimit(t, memoryBackend)
+}
+
+func TestIntegrationTTLAgeLimit(t *testing.T) {
+	ttlAgeLimit(t, redisBackend)
+}
+
+func ttlAgeLimit(t *testing.T, b backend) {
+	runOn(t, b, storeOpts{size: 100, ttl: time.Minute}, func(t *testing.T, s Store, tenant string) {
 		ctx := context.Background()
 		k := StreamKey{Tenant: tenant, Room: "science", Channel: "aged"}
 		now := time.Now()
@@ -244,7 +301,15 @@ func TestTTLAgeLimit(t *testing.T) {
 }
 
 func TestTTLIdleStreamExpiresAsWhole(t *testing.T) {
-	eachBackend(t, storeOpts{size: 100, ttl: 300 * time.Millisecond}, func(t *testing.T, s Store, tenant string) {
+	ttlIdleStreamExpiresAsWhole(t, memoryBackend)
+}
+
+func TestIntegrationTTLIdleStreamExpiresAsWhole(t *testing.T) {
+	ttlIdleStreamExpiresAsWhole(t, redisBackend)
+}
+
+func ttlIdleStreamExpiresAsWhole(t *testing.T, b backend) {
+	runOn(t, b, storeOpts{size: 100, ttl: 300 * time.Millisecond}, func(t *testing.T, s Store, tenant string) {
 		ctx := context.Background()
 		k := StreamKey{Tenant: tenant, Room: "science", Channel: "idle"}
 		_, e1 := mustAppend(t, s, k, `{}`, time.Now())
@@ -262,7 +327,15 @@ func TestTTLIdleStreamExpiresAsWhole(t *testing.T) {
 }
 
 func TestTenantIsolation(t *testing.T) {
-	eachBackend(t, storeOpts{size: 100}, func(t *testing.T, s Store, tenant string) {
+	tenantIsolation(t, memoryBackend)
+}
+
+func TestIntegrationTenantIsolation(t *testing.T) {
+	tenantIsolation(t, redisBackend)
+}
+
+func tenantIsolation(t *testing.T, b backend) {
+	runOn(t, b, storeOpts{size: 100}, func(t *testing.T, s Store, tenant string) {
 		ctx := context.Background()
 		other := tenant + "-b"
 		if _, ok := s.(*Redis); ok {
@@ -307,7 +380,15 @@ func TestTenantIsolation(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	eachBackend(t, storeOpts{}, func(t *testing.T, s Store, tenant string) {
+	registry(t, memoryBackend)
+}
+
+func TestIntegrationRegistry(t *testing.T) {
+	registry(t, redisBackend)
+}
+
+func registry(t *testing.T, b backend) {
+	runOn(t, b, storeOpts{}, func(t *testing.T, s Store, tenant string) {
 		ctx := context.Background()
 		desc := "lab notes"
 		created := time.Date(2026, 3, 1, 12, 0, 1, 500_600_000, time.UTC)
@@ -353,7 +434,15 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestKV(t *testing.T) {
-	eachBackend(t, storeOpts{}, func(t *testing.T, s Store, tenant string) {
+	kv(t, memoryBackend)
+}
+
+func TestIntegrationKV(t *testing.T) {
+	kv(t, redisBackend)
+}
+
+func kv(t *testing.T, b backend) {
+	runOn(t, b, storeOpts{}, func(t *testing.T, s Store, tenant string) {
 		ctx := context.Background()
 		updated, err := s.KVSet(ctx, tenant, "a b", "beta", []byte(`{"n":1}`))
 		if err != nil || updated {
@@ -395,6 +484,14 @@ func TestKV(t *testing.T) {
 // TestHistorySelection is one table of PROTOCOL.md §6.12 queries run against
 // both backends over the same fixture.
 func TestHistorySelection(t *testing.T) {
+	historySelection(t, memoryBackend)
+}
+
+func TestIntegrationHistorySelection(t *testing.T) {
+	historySelection(t, redisBackend)
+}
+
+func historySelection(t *testing.T, b backend) {
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	sec := func(n int) time.Time { return base.Add(time.Duration(n) * time.Second) }
 	type app struct {
@@ -434,7 +531,7 @@ func TestHistorySelection(t *testing.T) {
 		{"missing room", Query{Room: "nope", Limit: 10}, nil, false},
 		{"empty time window", Query{Room: "science", Since: sec(46), Until: sec(50), Limit: 10}, nil, false},
 	}
-	eachBackend(t, storeOpts{size: 4}, func(t *testing.T, s Store, tenant string) {
+	runOn(t, b, storeOpts{size: 4}, func(t *testing.T, s Store, tenant string) {
 		ctx := context.Background()
 		for i, a := range fixture {
 			k := StreamKey{Tenant: tenant, Room: a.room, Channel: a.channel}
