@@ -30,6 +30,7 @@ const (
 	regressionRun   = "^TestRegression"
 	adversarialRun  = "^(TestAdversarial|Fuzz)"
 	e2ePackages     = "./e2e/..."
+	cmdPackages     = "./cmd/..." // the command tests drive the built binary: e2e too
 	envTestRedis    = "ARQON_TEST_REDIS_ADDR"
 	envTestNATS     = "ARQON_TEST_NATS_URL"
 	privateServices = "private Redis and NATS"
@@ -141,7 +142,7 @@ func goList(ctx context.Context, dir string) ([]string, string, error) {
 	}
 	var pkgs []string
 	for _, p := range strings.Fields(out) {
-		if p == ModulePath+"/e2e" || strings.HasPrefix(p, ModulePath+"/e2e/") {
+		if p == ModulePath+"/e2e" || strings.HasPrefix(p, ModulePath+"/e2e/") || strings.HasPrefix(p, ModulePath+"/cmd/") {
 			continue
 		}
 		pkgs = append(pkgs, p)
@@ -170,7 +171,7 @@ func runGates(ctx context.Context, dir string) map[string]Result {
 		{IDGateVet, [][]string{{"go", "vet", "./..."}}, false},
 		{IDGateUnit, [][]string{unitCmd}, false},
 		{IDGateInteg, [][]string{{"go", "test", "-count=1", "-run", integrationRun, "./..."}}, true},
-		{IDGateE2E, [][]string{{"go", "test", "-count=1", e2ePackages}}, true},
+		{IDGateE2E, [][]string{{"go", "test", "-count=1", e2ePackages, cmdPackages}}, true},
 		{IDGateRegress, [][]string{{"go", "test", "-count=1", "-run", regressionRun, "./..."}}, false},
 		{IDGateAdvers, [][]string{{"go", "test", "-count=1", "-run", adversarialRun, "./..."}}, true},
 	}
@@ -190,7 +191,7 @@ func runGates(ctx context.Context, dir string) map[string]Result {
 		cmdLine := strings.Join(lines, " && ")
 		shown := cmdLine
 		if g.id == IDGateUnit {
-			shown = "go test -count=1 -skip '" + unitSkip + "' <" + strconv.Itoa(len(pkgs)) + " packages: ./... except ./e2e/...>"
+			shown = "go test -count=1 -skip '" + unitSkip + "' <" + strconv.Itoa(len(pkgs)) + " packages: ./... except ./e2e/... and ./cmd/...>"
 		}
 		if g.id == IDGateUnit && err != nil {
 			r := fail("cannot list packages: go list ./... failed", "fix the build first (see gate.deps)")

@@ -74,6 +74,7 @@ func TestIntegrationPrivateRedis(t *testing.T) {
 func TestRegressionBroken(t *testing.T) { t.Fatal("the pinned bug is back") }
 `)
 	write("e2e/e2e_test.go", "package e2e\n\nimport \"testing\"\n\nfunc TestBinary(t *testing.T) {}\n")
+	write("cmd/tool/main_test.go", "package main\n\nimport \"testing\"\n\nfunc TestTool(t *testing.T) {}\n")
 	t.Setenv("NATS_URL", "nats://must-not-leak-into-gates:4222")
 	res := runGates(context.Background(), dir)
 	want := map[string]Status{IDGateDeps: StatusOK, IDGateVet: StatusOK, IDGateUnit: StatusOK, IDGateInteg: StatusOK,
