@@ -233,3 +233,49 @@ func BenchmarkBroadcast(b *testing.B) {
 		})
 	}
 }
+
+// TestKeepaliveClosesSilentPeers: a client that never answers WebSocket
+// pings is closed with 1011 "keepalive timeout" (PROTOCOL.md §3.5), and one
+// that answers stays connected.
+func TestKeepaliveClosesSilentPeers(t *testing.T) {
+	b := newTestBus(t, func(o *Options) {
+		o.PingInterval = 200 * time.Millisecond
+		o.PingTimeout = 200 * time.Millisecond
+	})
+	silent := b.dial(t, "")
+	silent.SetPingHandler(func(string) error { return nil }) // swallow pings: no pong
+	polite := b.dial(t, "")
+	frames := make(chan map[string]any, 8)
+	go func() { // a reading client answers pings automatically
+		defer close(frames)
+		for {
+			_, data, err := polite.ReadMessage()
+			if err != nil {
+				return
+			}
+			var m map[string]any
+			_ = json.Unmarshal(data, &m)
+			frames <- m
+		}
+	}()
+	_ = silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err := silent.ReadMessage()
+	ce, ok := err.(*websocket.CloseError)
+	if !ok || ce.Code != 1011 || ce.Text != "keepalive timeout" {
+		t.Fatalf("silent peer ended with %v, want close 1011 keepalive timeout", err)
+	}
+	// The polite client answered several pings meanwhile and still works.
+	time.Sleep(600 * time.Millisecond)
+	send(t, polite, `{"type":"ping","id":"arq_alive"}`)
+	select {
+	case f, ok := <-frames:
+		if !ok || f["type"] != "pong" {
+			t.Fatalf("polite client got %v (open=%v), want its pong", f, ok)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("polite client got no pong")
+	}
+	polite.Close()
+	for range frames {
+	}
+}
