@@ -212,18 +212,10 @@ func (s *Server) handleMessage(c *Client, env *protocol.Envelope, now time.Time)
 	if !s.inspect(c, env, casil.Kind("message"), room+":"+name) {
 		return
 	}
-	ctx := context.Background()
-	ch, _, err := s.hub.channelFor(ctx, c.tenant, room, name, c.id, false, nil)
-	if err != nil {
-		s.routeError(c, env, err)
+	pub, ok := s.route(c, env, now)
+	if !ok {
 		return
 	}
-	pub, err := s.hub.publish(ctx, ch, env, c, now)
-	if err != nil {
-		s.routeError(c, env, err)
-		return
-	}
-	c.tenant.routed.add(room+":"+name, pub.delivered)
 	c.noteActivity("message", room, name, "")
 	_, ts := serverTime()
 	ack := protocol.Envelope{ID: env.ID, Timestamp: ts, Type: "message_response", Version: protocol.Version,
@@ -258,18 +250,26 @@ func (s *Server) handleTelemetry(c *Client, env *protocol.Envelope, now time.Tim
 		return
 	}
 	env.Room, env.Channel = room, name
+	s.route(c, env, now)
+}
+
+// route creates env's channel implicitly if needed, stores env and delivers
+// it to every subscriber but the sender. On failure it sends the error frame
+// and returns false.
+func (s *Server) route(c *Client, env *protocol.Envelope, now time.Time) (publication, bool) {
 	ctx := context.Background()
-	ch, _, err := s.hub.channelFor(ctx, c.tenant, room, name, c.id, false, nil)
+	ch, _, err := s.hub.channelFor(ctx, c.tenant, env.Room, env.Channel, c.id, false, nil)
 	if err != nil {
 		s.routeError(c, env, err)
-		return
+		return publication{}, false
 	}
 	pub, err := s.hub.publish(ctx, ch, env, c, now)
 	if err != nil {
 		s.routeError(c, env, err)
-		return
+		return publication{}, false
 	}
-	c.tenant.routed.add(room+":"+name, pub.delivered)
+	c.tenant.routed.add(env.Room+":"+env.Channel, pub.delivered)
+	return pub, true
 }
 
 // handlePrivate delivers a direct message to a live client of the same

@@ -94,6 +94,37 @@ func limitArg(a protocol.Args, def, max int) (int, *Result) {
 	return int(v), nil
 }
 
+// window is the validated scope, limit and time range shared by `history`
+// and `op.history.get` (PROTOCOL.md §6.12, §7.5).
+type window struct {
+	room, channel      string
+	limit              int
+	since, until       time.Time
+	hasSince, hasUntil bool
+}
+
+func parseWindow(c *Client, a protocol.Args, defLimit int) (window, *Result) {
+	var w window
+	var bad *Result
+	if w.room, w.channel, bad = historyScope(c, a, "Only admin clients can query global history; provide 'room'"); bad != nil {
+		return w, bad
+	}
+	if w.limit, bad = limitArg(a, defLimit, 1000); bad != nil {
+		return w, bad
+	}
+	if w.since, w.hasSince, bad = timeArg(a, "since"); bad != nil {
+		return w, bad
+	}
+	if w.until, w.hasUntil, bad = timeArg(a, "until"); bad != nil {
+		return w, bad
+	}
+	if w.hasSince && w.hasUntil && w.until.Before(w.since) {
+		x := Invalid("'until' must be >= 'since'")
+		return w, &x
+	}
+	return w, nil
+}
+
 // delivered turns stored entries into the envelopes as they were delivered.
 func delivered(entries []storage.Entry) []json.RawMessage {
 	out := make([]json.RawMessage, 0, len(entries))
@@ -116,26 +147,12 @@ func nullable(s string) any {
 
 func (s *Server) cmdHistory(c *Client, call *Call) (Result, bool) {
 	a := call.Args
-	room, ch, bad := historyScope(c, a, "Only admin clients can query global history; provide 'room'")
+	w, bad := parseWindow(c, a, 50)
 	if bad != nil {
 		return *bad, false
 	}
-	limit, bad := limitArg(a, 50, 1000)
-	if bad != nil {
-		return *bad, false
-	}
-	since, hasSince, bad := timeArg(a, "since")
-	if bad != nil {
-		return *bad, false
-	}
-	until, hasUntil, bad := timeArg(a, "until")
-	if bad != nil {
-		return *bad, false
-	}
-	if hasSince && hasUntil && until.Before(since) {
-		return Invalid("'until' must be >= 'since'"), false
-	}
-	q := storage.Query{Tenant: c.tenant.id, Room: room, Channel: ch, Since: since, Until: until, Limit: limit}
+	room, ch, limit := w.room, w.channel, w.limit
+	q := storage.Query{Tenant: c.tenant.id, Room: room, Channel: ch, Since: w.since, Until: w.until, Limit: limit}
 	if raw, ok := a["after_offset"]; ok && string(raw) != "null" {
 		v, _, d := a.Int("after_offset")
 		if d != "" || v < 0 {
@@ -200,34 +217,18 @@ func timeOrNil(t time.Time, ok bool) any {
 }
 
 func (s *Server) cmdOpHistoryGet(c *Client, call *Call) (Result, bool) {
-	a := call.Args
-	room, ch, bad := historyScope(c, a, "Only admin clients can query global history; provide 'room'")
+	w, bad := parseWindow(c, call.Args, 100)
 	if bad != nil {
 		return *bad, false
 	}
-	limit, bad := limitArg(a, 100, 1000)
-	if bad != nil {
-		return *bad, false
-	}
-	since, hasSince, bad := timeArg(a, "since")
-	if bad != nil {
-		return *bad, false
-	}
-	until, hasUntil, bad := timeArg(a, "until")
-	if bad != nil {
-		return *bad, false
-	}
-	if hasSince && hasUntil && until.Before(since) {
-		return Invalid("'until' must be >= 'since'"), false
-	}
-	res, err := s.store.History(context.Background(), storage.Query{Tenant: c.tenant.id, Room: room, Channel: ch, Since: since, Until: until, Limit: limit})
+	res, err := s.store.History(context.Background(), storage.Query{Tenant: c.tenant.id, Room: w.room, Channel: w.channel, Since: w.since, Until: w.until, Limit: w.limit})
 	if err != nil {
 		return storageFailure(err), false
 	}
 	entries := s.windowEntries(res.Entries)
 	return Result{Message: "History window retrieved", Data: map[string]any{
-		"entries": entries, "count": len(entries), "room": nullable(room), "channel": nullable(ch),
-		"since": timeOrNil(since, hasSince), "until": timeOrNil(until, hasUntil), "limit": limit,
+		"entries": entries, "count": len(entries), "room": nullable(w.room), "channel": nullable(w.channel),
+		"since": timeOrNil(w.since, w.hasSince), "until": timeOrNil(w.until, w.hasUntil), "limit": w.limit,
 	}}, false
 }
 

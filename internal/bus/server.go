@@ -6,9 +6,9 @@ package bus
 import (
 	"context"
 	"errors"
+	"github.com/arqonbus/arqonbus/internal/handshake"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -240,20 +240,10 @@ func (s *Server) batchLimit() int {
 	return maxBatchBytes
 }
 
-// rejection writes a pre-upgrade refusal (PROTOCOL.md §3.1).
+// reject writes a pre-upgrade refusal (PROTOCOL.md §3.1) and counts it.
 func (s *Server) reject(w http.ResponseWriter, status int, reason, errText, details string) {
 	s.metrics.ConnectionRejections.WithLabelValues("bus", reason).Inc()
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer realm="arqonbus"`)
-	}
-	w.WriteHeader(status)
-	// Key order is part of the byte-exact 401 body (PROTOCOL.md §3.3).
-	b := append([]byte(`{"error":`), protocol.AppendString(nil, errText)...)
-	b = append(b, `,"details":`...)
-	b = append(protocol.AppendString(b, details), '}')
-	_, _ = w.Write(b)
+	handshake.Reject(w, status, errText, details)
 }
 
 // ServeHTTP performs the handshake checks of PROTOCOL.md §3.1, in order, and
@@ -296,7 +286,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.expiry = id.Expiry
 		c.tenant = s.hub.tenant(id.Tenant)
 	} else {
-		if origin := r.Header.Get("Origin"); origin != "" && !loopbackOrigin(origin) {
+		if origin := r.Header.Get("Origin"); origin != "" && !handshake.LoopbackOrigin(origin) {
 			s.logReject(r, "cross-origin request refused")
 			s.reject(w, http.StatusForbidden, "forbidden", "Forbidden", "Cross-origin request refused")
 			return
@@ -463,28 +453,6 @@ func clientTypeIndex(t string) int {
 		}
 	}
 	return -1
-}
-
-// loopbackOrigin reports whether an Origin header names a loopback host
-// (PROTOCOL.md §2.5; "null" is not loopback).
-func loopbackOrigin(origin string) bool {
-	i := strings.Index(origin, "://")
-	if i < 0 {
-		return false
-	}
-	host := origin[i+3:]
-	if j := strings.IndexAny(host, "/?#"); j >= 0 {
-		host = host[:j]
-	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func (s *Server) logReject(r *http.Request, reason string) {

@@ -11,10 +11,9 @@ package telemetry
 
 import (
 	"context"
+	ws "github.com/arqonbus/arqonbus/internal/handshake"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,17 +152,7 @@ func (s *Server) goTracked(f func()) {
 // reject writes a pre-upgrade refusal with the bus's body format.
 func (s *Server) reject(w http.ResponseWriter, status int, reason, errText, details string) {
 	s.metrics.ConnectionRejections.WithLabelValues("telemetry", reason).Inc()
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer realm="arqonbus"`)
-	}
-	w.WriteHeader(status)
-	b := append(make([]byte, 0, 64), `{"error":`...)
-	b = protocol.AppendString(b, errText)
-	b = append(b, `,"details":`...)
-	b = protocol.AppendString(b, details)
-	_, _ = w.Write(append(b, '}'))
+	ws.Reject(w, status, errText, details)
 }
 
 // ServeHTTP performs the handshake (OPERATIONS.md §7.1) and upgrades.
@@ -204,7 +193,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.reject(w, http.StatusForbidden, "forbidden", "Forbidden", "Operator admin role required")
 			return
 		}
-	} else if origin := r.Header.Get("Origin"); origin != "" && !loopbackOrigin(origin) {
+	} else if origin := r.Header.Get("Origin"); origin != "" && !ws.LoopbackOrigin(origin) {
 		s.logReject(r, "cross-origin request refused")
 		s.reject(w, http.StatusForbidden, "forbidden", "Forbidden", "Cross-origin request refused")
 		return
@@ -510,29 +499,4 @@ func (s *Server) Shutdown(ctx context.Context) {
 
 func (s *Server) logReject(r *http.Request, reason string) {
 	s.log.Debug("telemetry handshake rejected", "remote_addr", r.RemoteAddr, "url", redact.URL(r.URL.String()), "error", reason)
-}
-
-// loopbackOrigin reports whether an Origin header names a loopback host
-// (PROTOCOL.md §2.5; "null" is not loopback).
-func loopbackOrigin(origin string) bool {
-	i := strings.Index(origin, "://")
-	if i < 0 {
-		return false
-	}
-	host := origin[i+3:]
-	if j := strings.IndexAny(host, "/?#"); j >= 0 {
-		host = host[:j]
-	}
-	if j := strings.LastIndexByte(host, '@'); j >= 0 {
-		host = host[j+1:]
-	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
