@@ -144,6 +144,14 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request) {
 	if p := auth.SelectSubprotocol(r, "arqon.v1", "arqonbus.v1"); p != "" {
 		resp.Set("Sec-WebSocket-Protocol", p)
 	}
+	if g.opts.ReturnPath {
+		if err := g.routes.reserve(id.Tenant); err != nil {
+			g.active.Add(-1)
+			g.reject(w, r, http.StatusServiceUnavailable, "upstream", "Service Unavailable", "Upstream unavailable")
+			return
+		}
+		defer g.routes.release(id.Tenant)
+	}
 	ws, err := g.upgrader.Upgrade(w, r, resp)
 	if err != nil {
 		g.active.Add(-1)

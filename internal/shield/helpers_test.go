@@ -377,3 +377,11 @@ func (h *harness) waitLog(s string) bool {
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// eventually polls cond until it holds or d passes; the assertions that
+// follow report the final state. Asynchronous effects (NATS callbacks,
+// connection cleanup) settle at the machine's pace, never by a fixed sleep.
+func eventually(d time.Duration, cond func() bool) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline) && !cond(); time.Sleep(10 * time.Millisecond) {
+	}
+}

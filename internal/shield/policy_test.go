@@ -31,8 +31,10 @@ func readPolicyFile(t testing.TB, name string) []byte {
 
 // Vector 10 and the example policies, built by the committed .wasm files.
 func TestExamplePolicies(t *testing.T) {
-	empty := loadTestPolicy(t, readPolicyFile(t, "block_empty.wasm"), 50*time.Millisecond)
-	forbidden := loadTestPolicy(t, readPolicyFile(t, "block_forbidden.wasm"), 50*time.Millisecond)
+	// A generous timeout: these cases test decisions, not speed, and the
+	// machine may be loaded (-race, other packages).
+	empty := loadTestPolicy(t, readPolicyFile(t, "block_empty.wasm"), 5*time.Second)
+	forbidden := loadTestPolicy(t, readPolicyFile(t, "block_forbidden.wasm"), 5*time.Second)
 	in := &PolicyInput{Tenant: "tenant-a"}
 	cases := []struct {
 		name  string

@@ -23,16 +23,64 @@ type returnPath struct {
 }
 
 type tenantRoutes struct {
-	sub   *nats.Subscription
-	conns map[string]*conn // by conn_id
+	sub     *nats.Subscription
+	conns   map[string]*conn // by conn_id
+	pending int              // handshakes that reserved the subscription
 }
 
 func newReturnPath(nc *nats.Conn, m *Metrics) *returnPath {
 	return &returnPath{nc: nc, metrics: m, tenants: map[string]*tenantRoutes{}}
 }
 
-// add registers c, subscribing for its tenant if it is the first local
-// connection of that tenant.
+// reserve makes the tenant's return-path subscription effective before the
+// handshake completes, so a reply published as soon as the client learns its
+// connection is open is not lost. Every reserve is followed by release.
+func (rp *returnPath) reserve(tenant string) error {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.closed {
+		return errShuttingDown
+	}
+	t := rp.tenants[tenant]
+	if t == nil {
+		sub, err := rp.nc.Subscribe("out.t."+tenant+".>", func(m *nats.Msg) { rp.deliver(tenant, m) })
+		if err != nil {
+			return err
+		}
+		// The round trip makes the subscription effective at the server.
+		if err := rp.nc.FlushTimeout(2 * time.Second); err != nil {
+			_ = sub.Unsubscribe()
+			return err
+		}
+		t = &tenantRoutes{sub: sub, conns: map[string]*conn{}}
+		rp.tenants[tenant] = t
+	}
+	t.pending++
+	return nil
+}
+
+// release ends a reservation, dropping the subscription if no connection of
+// the tenant remains.
+func (rp *returnPath) release(tenant string) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	t := rp.tenants[tenant]
+	if t == nil {
+		return
+	}
+	t.pending--
+	rp.dropIfUnused(tenant, t)
+}
+
+func (rp *returnPath) dropIfUnused(tenant string, t *tenantRoutes) {
+	if len(t.conns) == 0 && t.pending <= 0 {
+		_ = t.sub.Unsubscribe()
+		delete(rp.tenants, tenant)
+	}
+}
+
+// add registers c under its tenant's subscription, which the handshake
+// reserved.
 func (rp *returnPath) add(c *conn) error {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
@@ -41,19 +89,7 @@ func (rp *returnPath) add(c *conn) error {
 	}
 	t := rp.tenants[c.tenant]
 	if t == nil {
-		tenant := c.tenant
-		sub, err := rp.nc.Subscribe("out.t."+tenant+".>", func(m *nats.Msg) { rp.deliver(tenant, m) })
-		if err != nil {
-			return err
-		}
-		// The round trip makes the subscription effective before the client
-		// learns its connection is open.
-		if err := rp.nc.FlushTimeout(2 * time.Second); err != nil {
-			_ = sub.Unsubscribe()
-			return err
-		}
-		t = &tenantRoutes{sub: sub, conns: map[string]*conn{}}
-		rp.tenants[tenant] = t
+		return errShuttingDown
 	}
 	t.conns[c.id] = c
 	return nil
@@ -69,10 +105,7 @@ func (rp *returnPath) remove(c *conn) {
 		return
 	}
 	delete(t.conns, c.id)
-	if len(t.conns) == 0 {
-		_ = t.sub.Unsubscribe()
-		delete(rp.tenants, c.tenant)
-	}
+	rp.dropIfUnused(c.tenant, t)
 }
 
 // shutdown removes every subscription; nothing new is enqueued afterwards.
