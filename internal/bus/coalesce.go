@@ -37,6 +37,18 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// SetWriteDeadline is skipped while holding: nothing reaches the socket
+// until flush, which sets the deadline for the one real write.
+func (c *coalescingConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	holding := c.holding
+	c.mu.Unlock()
+	if holding {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
 // hold starts buffering writes.
 func (c *coalescingConn) hold() {
 	c.mu.Lock()
