@@ -109,8 +109,9 @@ func TestSubprotocolSelection(t *testing.T) {
 	}{
 		{[]string{"arqonbus.v1"}, "arqonbus.v1"},
 		{[]string{"bearer.abc", "arqonbus.v1"}, "arqonbus.v1"},
-		// "The first of them (the two supported) that the client offers".
-		{[]string{"arqonbus.v1.batch", "arqonbus.v1"}, "arqonbus.v1"},
+		// "The first of them (the two supported) that the client offers", in
+		// the client's order of preference.
+		{[]string{"arqonbus.v1.batch", "arqonbus.v1"}, "arqonbus.v1.batch"},
 		{[]string{"arqonbus.v1", "arqonbus.v1.batch"}, "arqonbus.v1"},
 		{[]string{"other", "arqonbus.v1.batch"}, "arqonbus.v1.batch"},
 		{[]string{"bearer.abc"}, ""},

@@ -262,9 +262,15 @@ func (b *Bus) Stop() {
 			cancel()
 		}()
 	}
+	// In-flight webhook deliveries finish within the same budget as the
+	// connection drain, not after it.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.ops.Close()
+	}()
 	b.server.Shutdown(context.Background())
 	wg.Wait()
-	b.ops.Close()
 	_ = b.busHTTP.Close()
 	if b.telHTTP != nil {
 		_ = b.telHTTP.Close()

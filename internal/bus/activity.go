@@ -107,12 +107,22 @@ func (c *Client) takeActivity() (map[string]any, bool) {
 	return data, true
 }
 
+const maxActivityPerTick = 500
+
 // emitSummaries publishes pending agent_activity events, and message_routed
 // every ten seconds.
 func (s *Server) emitSummaries(now time.Time, routedDue bool) {
+	// Each event is a storage append: cap the tick's work so that many busy
+	// agents cannot stall housekeeping. Clients left over keep their
+	// pending summary for the next tick (still at most one per second each).
+	emitted := 0
 	for _, c := range s.snapshotClients() {
+		if emitted >= maxActivityPerTick {
+			break
+		}
 		if data, ok := c.takeActivity(); ok && !c.closing.Load() {
 			s.emitEvent(c.tenant, "agent_activity", data)
+			emitted++
 		}
 	}
 	if !routedDue {

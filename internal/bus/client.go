@@ -88,6 +88,7 @@ type Client struct {
 	closed     chan struct{}
 	closing    atomic.Bool
 	draining   atomic.Bool  // no more frames are queued; close once flushed
+	notified   atomic.Bool  // the shutdown notice was queued
 	drainClose atomic.Int32 // close code to send once the queue is drained (graceful shutdown)
 	sentCode   atomic.Int32 // close code we sent, 0 if the peer closed
 }
@@ -98,15 +99,26 @@ func (c *Client) enqueue(frames ...[]byte) bool {
 	if c.closing.Load() || c.draining.Load() {
 		return false
 	}
-	wake, ok := c.q.push(frames...)
-	if !ok {
-		go c.closeWith(closeSlowConsumer, closeReasons[closeSlowConsumer])
-		return false
-	}
-	if wake {
+	switch c.q.push(frames...) {
+	case pushedWake:
 		c.kick()
+		return true
+	case pushed:
+		return true
+	case overflow:
+		go c.closeWith(closeSlowConsumer, closeReasons[closeSlowConsumer])
 	}
-	return true
+	return false
+}
+
+// enqueueFinal queues the shutdown notice as the connection's last frame and
+// closes it with code once everything before it has been written.
+func (c *Client) enqueueFinal(frame []byte, code int) {
+	if c.closing.Load() {
+		return
+	}
+	c.q.pushFinal(frame)
+	c.closeAfterDrain(code)
 }
 
 func (c *Client) kick() {
@@ -232,6 +244,14 @@ func (c *Client) closeWith(code int, reason string) {
 	if err := c.conn.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
 		c.abort()
 		return
+	}
+	// The writer may be coalescing frames: the close frame can sit in its
+	// buffer, so write that out before the FIN.
+	if c.out != nil {
+		if err := c.out.flush(deadline); err != nil {
+			c.abort()
+			return
+		}
 	}
 	c.halfClose()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,7 +155,7 @@ func (s *Server) runCommand(c *Client, cmd *Command, env *protocol.Envelope, now
 		if raw, ok := args[cmd.Inspect]; ok {
 			probe := *env
 			probe.Payload = raw
-			if !s.inspect(c, &probe, casilKind(cmd.Name), casilTarget(args)) {
+			if !s.inspect(c, &probe, casilKind(cmd.Name), casilTarget(args), env.Room, env.Channel) {
 				return Result{Code: "casil-blocked"}, false
 			}
 			if !jsonEqual(probe.Payload, raw) {
@@ -163,21 +164,22 @@ func (s *Server) runCommand(c *Client, cmd *Command, env *protocol.Envelope, now
 		}
 	}
 	call := &Call{Client: c.Info(), Name: cmd.Name, Args: args, Envelope: env, Received: now}
+	return s.safeRun(c, cmd, call)
+}
+
+// safeRun turns a panicking command into an EXECUTION_ERROR result
+// (PROTOCOL.md §6.3 stage 5) instead of a crashed process.
+func (s *Server) safeRun(c *Client, cmd *Command, call *Call) (res Result, sent bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("command panicked", "command", cmd.Name, "client_id", call.Client.ID, "error", fmt.Sprint(r))
+			res, sent = Fail(protocol.CodeExecutionError, "Execution error: internal failure"), false
+		}
+	}()
 	if cmd.run != nil {
 		return cmd.run(c, call)
 	}
-	return s.safeRun(cmd, call), false
-}
-
-// safeRun turns a panicking extension into an EXECUTION_ERROR result.
-func (s *Server) safeRun(cmd *Command, call *Call) (res Result) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("command panicked", "command", cmd.Name, "client_id", call.Client.ID)
-			res = Fail(protocol.CodeExecutionError, "Execution error: internal failure")
-		}
-	}()
-	return cmd.Run(context.Background(), call)
+	return cmd.Run(context.Background(), call), false
 }
 
 // sendResult enqueues the response + command_response pair as one unit.
@@ -382,17 +384,22 @@ func (s *Server) cmdJoin(c *Client, call *Call) (Result, bool) {
 	if h := s.store.Health(); h.Mode == "strict" && !h.Healthy {
 		return storageFailure(storage.ErrUnavailable), false
 	}
-	ch, _, err := s.hub.channelFor(ctx, c.tenant, room, name, c.id, false, nil)
-	if errors.Is(err, errChannelCap) {
-		return Fail(protocol.CodeLimitExceeded, "Channel limit reached ("+strconv.Itoa(s.opts.MaxChannels)+")"), false
-	} else if err != nil {
-		return storageFailure(err), false
+	var ch *channel
+	for {
+		var err error
+		ch, _, err = s.hub.channelFor(ctx, c.tenant, room, name, c.id, false, nil)
+		if errors.Is(err, errChannelCap) {
+			return Fail(protocol.CodeLimitExceeded, "Channel limit reached ("+strconv.Itoa(s.opts.MaxChannels)+")"), false
+		} else if err != nil {
+			return storageFailure(err), false
+		}
+		ch.mu.Lock()
+		if !ch.deleted {
+			break
+		}
+		ch.mu.Unlock() // deleted meanwhile: join its implicit re-creation
 	}
-	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if ch.deleted {
-		return Fail(protocol.CodeNotFound, "Channel '"+room+":"+name+"' not found"), false
-	}
 	c.subsMu.Lock()
 	_, already := c.subs[ch.fullName()]
 	n := len(c.subs)
@@ -640,6 +647,12 @@ func (s *Server) cmdDelete(c *Client, call *Call) (Result, bool) {
 	}
 	ctx := context.Background()
 	ch.mu.Lock()
+	if ch.deleted || c.tenant.lookup(room, name) != ch {
+		// Deleted (and perhaps re-created) since the lookup: this object is
+		// stale and must not touch the stream that now has its name.
+		ch.mu.Unlock()
+		return Fail(protocol.CodeNotFound, "Channel '"+full+"' not found"), false
+	}
 	if n := len(ch.subs); n > 0 {
 		ch.mu.Unlock()
 		return Fail(protocol.CodeChannelNotEmpty, "Channel '"+full+"' is not empty (members: "+strconv.Itoa(n)+")"), false

@@ -91,7 +91,16 @@ func (s *Server) handleFrame(c *Client, data []byte) {
 		s.handleLine(c, data, now)
 		return
 	}
-	for _, line := range protocol.SplitBatch(data) {
+	lines := protocol.SplitBatch(data)
+	if len(lines) == 0 {
+		// A frame with no lines still costs a token, or empty frames would
+		// be a free flood.
+		if !c.takeToken(now) {
+			s.rateLimited(c, now)
+		}
+		return
+	}
+	for _, line := range lines {
 		if c.closing.Load() || c.draining.Load() {
 			return
 		}
@@ -174,7 +183,10 @@ func (s *Server) resolveRoute(c *Client, env *protocol.Envelope, fallback func()
 
 // inspect runs CASIL on a message or private envelope. It returns false when
 // the envelope was blocked (the block frame has been sent).
-func (s *Server) inspect(c *Client, env *protocol.Envelope, kind casil.Kind, target string) bool {
+// sentRoom and sentChannel are the envelope's room and channel as the client
+// sent them: the block frame echoes those (PROTOCOL.md §10), not the
+// resolved default target.
+func (s *Server) inspect(c *Client, env *protocol.Envelope, kind casil.Kind, target, sentRoom, sentChannel string) bool {
 	if s.opts.Casil == nil {
 		return true
 	}
@@ -182,7 +194,7 @@ func (s *Server) inspect(c *Client, env *protocol.Envelope, kind casil.Kind, tar
 	s.recordCasil(c, env, res, target)
 	if res.Decision == "BLOCK" {
 		s.sendError(c, frameError{code: res.ReasonCode, msg: "CASIL blocked message", requestID: env.ID,
-			room: env.Room, channel: env.Channel, payload: mustJSON(map[string]string{"reason": res.ReasonCode})})
+			room: sentRoom, channel: sentChannel, payload: mustJSON(map[string]string{"reason": res.ReasonCode})})
 		return false
 	}
 	if res.Redacted != nil {
@@ -208,8 +220,9 @@ func (s *Server) handleMessage(c *Client, env *protocol.Envelope, now time.Time)
 	if !ok {
 		return
 	}
+	sentRoom, sentChannel := env.Room, env.Channel
 	env.Room, env.Channel = room, name
-	if !s.inspect(c, env, casil.Kind("message"), room+":"+name) {
+	if !s.inspect(c, env, casil.Kind("message"), room+":"+name, sentRoom, sentChannel) {
 		return
 	}
 	pub, ok := s.route(c, env, now)
@@ -279,6 +292,11 @@ func (s *Server) handlePrivate(c *Client, env *protocol.Envelope) {
 	if target == "" {
 		target = env.PayloadTarget
 	}
+	// CASIL (§4.5 step 8) comes before dispatch, so a blocked private
+	// message is blocked whether or not its target is connected.
+	if !s.inspect(c, env, casil.Kind("private"), "@private", env.Room, env.Channel) {
+		return
+	}
 	s.clientsMu.RLock()
 	dst := s.clients[target]
 	s.clientsMu.RUnlock()
@@ -287,11 +305,9 @@ func (s *Server) handlePrivate(c *Client, env *protocol.Envelope) {
 		return
 	}
 	env.ToClient = target
-	if !s.inspect(c, env, casil.Kind("private"), "@private") {
-		return
+	if dst.enqueue(env.AppendJSON(nil)) {
+		s.metrics.MessagesDelivered.Inc()
 	}
-	dst.enqueue(env.AppendJSON(nil))
-	s.metrics.MessagesDelivered.Inc()
 	c.noteActivity("private", "", "", "")
 	_, ts := serverTime()
 	ack := protocol.Envelope{ID: env.ID, Timestamp: ts, Type: "message_response", Version: protocol.Version,
@@ -358,6 +374,16 @@ func (s *Server) EmitStorageEvent(degraded bool) {
 // payload. In strict mode a storage failure returns storage.ErrUnavailable
 // (or the backend error) and nothing is delivered.
 func (s *Server) Publish(ctx context.Context, tenantID, room, channel string, env *protocol.Envelope) (offset uint64, epoch string, err error) {
+	return s.publishServer(ctx, tenantID, room, channel, env, true)
+}
+
+// PublishTelemetry is Publish for events of the telemetry WebSocket, which
+// do not count toward message_routed (OPERATIONS.md §7.4).
+func (s *Server) PublishTelemetry(ctx context.Context, env *protocol.Envelope) (offset uint64, epoch string, err error) {
+	return s.publishServer(ctx, "", bootRoomIntegriguard, "telemetry-stream", env, false)
+}
+
+func (s *Server) publishServer(ctx context.Context, tenantID, room, channel string, env *protocol.Envelope, counted bool) (offset uint64, epoch string, err error) {
 	t := s.hub.tenant(tenantID)
 	ch, _, err := s.hub.channelFor(ctx, t, room, channel, env.Sender, false, nil)
 	if err != nil {
@@ -371,7 +397,9 @@ func (s *Server) Publish(ctx context.Context, tenantID, room, channel string, en
 	if err != nil {
 		return 0, "", err
 	}
-	t.routed.add(room+":"+channel, pub.delivered)
+	if counted {
+		t.routed.add(room+":"+channel, pub.delivered)
+	}
 	return pub.offset, pub.epoch, nil
 }
 

@@ -138,6 +138,40 @@ func delivered(entries []storage.Entry) []json.RawMessage {
 	return out
 }
 
+// fitReply trims a result so its reply stays within the connection's send
+// budget (ARQONBUS_SEND_QUEUE_BYTES): a large window is answered with what
+// fits and has_more, instead of an unbounded frame built in memory. keepNewest
+// says which end of the oldest-to-newest window survives. It returns how many
+// entries to keep from that end.
+func (s *Server) fitReply(sizes []int, keepNewest bool) (keep int, truncated bool) {
+	budget := s.opts.SendQueueBytes / 2 // leaves room for what is already queued
+	total := 0
+	for i := range sizes {
+		j := i
+		if keepNewest {
+			j = len(sizes) - 1 - i
+		}
+		total += sizes[j] + 64
+		if total > budget {
+			return i, true
+		}
+	}
+	return len(sizes), false
+}
+
+// trimEntries applies fitReply to stored entries.
+func (s *Server) trimEntries(entries []storage.Entry, keepNewest bool) ([]storage.Entry, bool) {
+	sizes := make([]int, len(entries))
+	for i, e := range entries {
+		sizes[i] = len(e.Envelope)
+	}
+	keep, truncated := s.fitReply(sizes, keepNewest)
+	if keepNewest {
+		return entries[len(entries)-keep:], truncated
+	}
+	return entries[:keep], truncated
+}
+
 func nullable(s string) any {
 	if s == "" {
 		return nil
@@ -179,7 +213,9 @@ func (s *Server) cmdHistory(c *Client, call *Call) (Result, bool) {
 	if err != nil {
 		return storageFailure(err), false
 	}
-	msgs := delivered(res.Entries)
+	entries, truncated := s.trimEntries(res.Entries, !q.HasAfter)
+	msgs := delivered(entries)
+	res.HasMore = res.HasMore || truncated
 	data["messages"] = msgs
 	data["count"] = len(msgs)
 	data["has_more"] = res.HasMore
@@ -225,7 +261,8 @@ func (s *Server) cmdOpHistoryGet(c *Client, call *Call) (Result, bool) {
 	if err != nil {
 		return storageFailure(err), false
 	}
-	entries := s.windowEntries(res.Entries)
+	kept, _ := s.trimEntries(res.Entries, true)
+	entries := s.windowEntries(kept)
 	return Result{Message: "History window retrieved", Data: map[string]any{
 		"entries": entries, "count": len(entries), "room": nullable(w.room), "channel": nullable(w.channel),
 		"since": timeOrNil(w.since, w.hasSince), "until": timeOrNil(w.until, w.hasUntil), "limit": w.limit,
@@ -297,7 +334,8 @@ func (s *Server) cmdOpHistoryReplay(c *Client, call *Call) (Result, bool) {
 	if err != nil {
 		return storageFailure(err), false
 	}
-	entries := s.windowEntries(res.Entries)
+	kept, _ := s.trimEntries(res.Entries, false)
+	entries := s.windowEntries(kept)
 	if strict {
 		var last int64
 		seen := false

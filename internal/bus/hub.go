@@ -36,6 +36,7 @@ const (
 type tenant struct {
 	id string // "" is the default tenant
 
+	createMu     sync.Mutex // serialises channel creation (registry writes)
 	mu           sync.RWMutex
 	channels     map[string]*channel // "room:channel"
 	userChannels int                 // non-bootstrapped channels (the cap counts these)
@@ -171,13 +172,18 @@ func (h *hub) channelFor(ctx context.Context, t *tenant, room, name, creator str
 	if ch = t.lookup(room, name); ch != nil {
 		return ch, false, nil
 	}
-	t.mu.Lock()
-	if ch = t.channels[room+":"+name]; ch != nil {
-		t.mu.Unlock()
+	// Creations of one tenant are serialised on createMu, so the registry
+	// write (a Redis round trip) happens without holding t.mu: lookups and
+	// routing in the tenant never wait for storage.
+	t.createMu.Lock()
+	defer t.createMu.Unlock()
+	if ch = t.lookup(room, name); ch != nil {
 		return ch, false, nil
 	}
-	if t.userChannels >= h.srv.opts.MaxChannels {
-		t.mu.Unlock()
+	t.mu.RLock()
+	full := t.userChannels >= h.srv.opts.MaxChannels
+	t.mu.RUnlock()
+	if full {
 		return nil, false, errChannelCap
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -187,9 +193,9 @@ func (h *hub) channelFor(ctx context.Context, t *tenant, room, name, creator str
 	meta := storage.ChannelMeta{Room: room, Channel: name, CreatedBy: creator, CreatedAt: now,
 		Implicit: !explicit, Description: description}
 	if err := h.srv.store.PutChannel(ctx, t.id, meta); err != nil {
-		t.mu.Unlock()
 		return nil, false, err
 	}
+	t.mu.Lock()
 	t.channels[ch.fullName()] = ch
 	t.userChannels++
 	t.mu.Unlock()

@@ -18,24 +18,41 @@ type sendQueue struct {
 	closed   bool
 }
 
+// pushResult says what happened to a push.
+type pushResult int
+
+const (
+	pushed     pushResult = iota
+	pushedWake            // the queue went from empty to non-empty: wake the writer
+	overflow              // the frames did not fit: the connection is a slow consumer
+	refused               // the queue is closed or sealed: dropped silently
+)
+
 // push appends frames as one unit (a command's response pair must be
-// contiguous, PROTOCOL.md §5.8). It reports whether the queue went from empty
-// to non-empty (the writer must be woken) and false in ok when the frames do
-// not fit (the caller closes the connection as a slow consumer).
-func (q *sendQueue) push(frames ...[]byte) (wake, ok bool) {
+// contiguous, PROTOCOL.md §5.8). A unit larger than the byte budget is
+// accepted when the queue is empty (a large history reply), so one big
+// answer never costs the client its connection. An overflow fails the
+// queue for good: nothing queued after a dropped frame may ever be sent,
+// or a client could skip an offset without noticing (§5.8 rule 7).
+func (q *sendQueue) push(frames ...[]byte) pushResult {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.pushLocked(frames)
+}
+
+func (q *sendQueue) pushLocked(frames [][]byte) pushResult {
 	if q.closed {
-		return false, true
+		return refused
 	}
 	size := 0
 	for _, f := range frames {
 		size += len(f)
 	}
-	if q.n+len(frames) > q.maxItems || q.bytes+size > q.maxBytes {
-		return false, false
+	if q.n+len(frames) > q.maxItems || (q.bytes+size > q.maxBytes && q.n > 0) {
+		q.closed = true
+		return overflow
 	}
-	wake = q.n == 0
+	wake := q.n == 0
 	for _, f := range frames {
 		if q.n == len(q.buf) {
 			q.grow()
@@ -44,7 +61,21 @@ func (q *sendQueue) push(frames ...[]byte) (wake, ok bool) {
 		q.n++
 	}
 	q.bytes += size
-	return wake, true
+	if wake {
+		return pushedWake
+	}
+	return pushed
+}
+
+// pushFinal appends the last frame the connection will ever get (the
+// shutdown notice) and seals the queue in the same critical section, so no
+// delivery can slip in behind it.
+func (q *sendQueue) pushFinal(frame []byte) pushResult {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	r := q.pushLocked([][]byte{frame})
+	q.closed = true
+	return r
 }
 
 func (q *sendQueue) grow() {
@@ -94,7 +125,8 @@ func (q *sendQueue) len() int {
 	return q.n
 }
 
-// close discards queued frames and refuses later pushes.
+// close discards queued frames and refuses later pushes. A sealed queue
+// (pushFinal) keeps its frames until the writer has drained them.
 func (q *sendQueue) close() {
 	q.mu.Lock()
 	q.closed = true

@@ -6,7 +6,7 @@ package bus
 import (
 	"context"
 	"errors"
-	"github.com/arqonbus/arqonbus/internal/handshake"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/arqonbus/arqonbus/internal/auth"
 	"github.com/arqonbus/arqonbus/internal/casil"
+	"github.com/arqonbus/arqonbus/internal/handshake"
 	"github.com/arqonbus/arqonbus/internal/metrics"
 	"github.com/arqonbus/arqonbus/internal/protocol"
 	"github.com/arqonbus/arqonbus/internal/redact"
@@ -132,7 +133,7 @@ type Server struct {
 	active    atomic.Int64
 	byType    [4]atomic.Int64
 	shutting  atomic.Bool
-	conns     sync.WaitGroup
+	gone      chan struct{} // signalled when the last client leaves
 	stopOnce  sync.Once
 	stop      chan struct{}
 	bgDone    chan struct{}
@@ -168,7 +169,6 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		ReadBufferSize:    1024,
 		WriteBufferSize:   4096,
 		WriteBufferPool:   &sync.Pool{},
-		Subprotocols:      []string{"arqonbus.v1", "arqonbus.v1.batch"},
 		EnableCompression: opts.Compression,
 		CheckOrigin:       func(*http.Request) bool { return true }, // §2.5 is enforced before the upgrade
 		Error:             func(http.ResponseWriter, *http.Request, int, error) {},
@@ -312,9 +312,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ctx := r.Context()
+	c.id = protocol.NewClientID()
 	var initial *channel
 	if room != "" {
-		ch, _, err := s.hub.channelFor(ctx, c.tenant, room, chName, "", false, nil)
+		ch, _, err := s.hub.channelFor(ctx, c.tenant, room, chName, c.id, false, nil)
 		switch {
 		case errors.Is(err, errChannelCap):
 			s.reject(w, http.StatusBadRequest, "bad_request", "Bad Request", "Channel limit reached")
@@ -331,7 +332,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	hj := &hijacker{ResponseWriter: w}
-	conn, err := s.upgrader.Upgrade(hj, r, nil)
+	var respHeader http.Header
+	if p := selectSubprotocol(r); p != "" {
+		respHeader = http.Header{"Sec-Websocket-Protocol": {p}}
+	}
+	conn, err := s.upgrader.Upgrade(hj, r, respHeader)
 	if err != nil {
 		s.metrics.ConnectionRejections.WithLabelValues("bus", "bad_request").Inc()
 		return
@@ -346,7 +351,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handler's goroutine and request state can be released.
 func (s *Server) admit(c *Client, conn *websocket.Conn, initial *channel) {
 	c.conn = conn
-	c.id = protocol.NewClientID()
 	c.connectedAt = time.Now().UTC()
 	c.subs = make(map[string]*channel)
 	c.q.maxItems = s.opts.SendQueueSize
@@ -362,7 +366,6 @@ func (s *Server) admit(c *Client, conn *websocket.Conn, initial *channel) {
 	s.byType[clientTypeIndex(c.clientType)].Add(1)
 	s.metrics.ActiveClients.Inc()
 	s.metrics.ConnectionsTotal.Inc()
-	s.conns.Add(1)
 
 	welcome := map[string]any{
 		"welcome": "Connected to ArqonBus", "client_id": c.id, "server_version": versionString(),
@@ -371,12 +374,31 @@ func (s *Server) admit(c *Client, conn *websocket.Conn, initial *channel) {
 	}
 	if initial != nil {
 		initial.mu.Lock()
-		initial.addSub(c)
-		st, err := s.store.State(context.Background(), initial.key)
-		if err != nil {
-			initial.removeSub(c)
+		for initial.deleted { // removed since the handshake: use its re-creation
 			initial.mu.Unlock()
+			ch, _, err := s.hub.channelFor(context.Background(), c.tenant, initial.room, initial.name, c.id, false, nil)
+			if err != nil {
+				initial = nil
+				break
+			}
+			initial = ch
+			initial.mu.Lock()
+		}
+		var st storage.StreamState
+		var err error
+		if initial != nil {
+			initial.addSub(c)
+			if st, err = s.store.State(context.Background(), initial.key); err != nil {
+				initial.removeSub(c)
+				initial.mu.Unlock()
+			}
+		}
+		if initial == nil || err != nil {
+			// The subscription the client asked for cannot be honoured: no
+			// welcome without it. The read loop below cleans up.
 			s.log.Warn("initial subscription failed", "client_id", c.id, "error", err)
+			c.closeWith(closeInternal, closeReasons[closeInternal])
+			welcome["subscription"] = nil
 		} else {
 			c.subs[initial.fullName()] = initial
 			c.defaultTarget = initial
@@ -387,6 +409,10 @@ func (s *Server) admit(c *Client, conn *websocket.Conn, initial *channel) {
 	}
 	if _, ok := welcome["subscription"]; !ok {
 		c.enqueue(s.serverFrame("message", welcome))
+	}
+	if s.shutting.Load() {
+		// The handshake raced with Shutdown: drain this client too.
+		s.notifyShutdown(c)
 	}
 	c.startTimers()
 	s.log.Debug("client connected", "client_id", c.id, "tenant", tenantLog(c.tenant.id), "remote_addr", conn.RemoteAddr().String())
@@ -432,6 +458,18 @@ func (c *Client) parseQuery(q map[string][]string, room, chName *string) string 
 		case "0", "false":
 		default:
 			return "Invalid batch"
+		}
+	}
+	return ""
+}
+
+// selectSubprotocol picks the first of arqonbus.v1 and arqonbus.v1.batch in
+// the client's order of preference; bearer.* entries are never selected
+// (PROTOCOL.md §2.3).
+func selectSubprotocol(r *http.Request) string {
+	for _, p := range websocket.Subprotocols(r) {
+		if p == "arqonbus.v1" || p == "arqonbus.v1.batch" {
+			return p
 		}
 	}
 	return ""
@@ -504,8 +542,26 @@ func (c *Client) readLoop() {
 		if s.shutting.Load() {
 			continue // frames received after the shutdown notice are discarded (§3.9)
 		}
-		s.handleFrame(c, data)
+		if !s.safeHandleFrame(c, data) {
+			return
+		}
 	}
+}
+
+// safeHandleFrame contains a server fault to the connection it happened on:
+// the frame's processing panicked, so the connection is closed with 1011
+// "internal error" and the process keeps serving everyone else.
+func (s *Server) safeHandleFrame(c *Client, data []byte) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("frame processing panicked; closing the connection", "client_id", c.id, "error", fmt.Sprint(r))
+			s.countError(protocol.CodeInternal)
+			c.closeWith(closeInternal, closeReasons[closeInternal])
+			ok = false
+		}
+	}()
+	s.handleFrame(c, data)
+	return true
 }
 
 // cleanup runs once when the connection ends (PROTOCOL.md §3.10).
@@ -528,7 +584,14 @@ func (c *Client) cleanup() {
 	}
 	s.clientsMu.Lock()
 	delete(s.clients, c.id)
+	empty := len(s.clients) == 0
 	s.clientsMu.Unlock()
+	if empty {
+		select {
+		case s.gone <- struct{}{}:
+		default:
+		}
+	}
 	c.tenant.mu.Lock()
 	c.tenant.clients--
 	c.tenant.mu.Unlock()
@@ -544,14 +607,11 @@ func (c *Client) cleanup() {
 			ext.OnDisconnect(c.Info())
 		}
 	}
-	if !s.shutting.Load() {
-		s.emitEvent(c.tenant, "client_disconnected", map[string]any{
-			"client_id": c.id, "client_type": c.clientType, "close_code": closeCodeValue(sent),
-			"duration_seconds": time.Since(c.connectedAt).Seconds(),
-		})
-	}
+	s.emitEvent(c.tenant, "client_disconnected", map[string]any{
+		"client_id": c.id, "client_type": c.clientType, "close_code": closeCodeValue(sent),
+		"duration_seconds": time.Since(c.connectedAt).Seconds(),
+	})
 	s.log.Debug("client disconnected", "client_id", c.id, "tenant", tenantLog(c.tenant.id))
-	s.conns.Done()
 }
 
 func closeCodeValue(code int) any {
@@ -572,24 +632,49 @@ func (s *Server) Shutdown(ctx context.Context) {
 			ext.OnShutdown()
 		}
 	}
-	notice := s.serverFrame("system", map[string]any{"event": "server_shutdown", "message": "Server shutting down"})
-	for _, c := range s.snapshotClients() {
-		c.enqueue(notice)
-		c.closeAfterDrain(closeGoingAway)
+	deadline := time.Now().Add(s.opts.ShutdownTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
-	budget, cancel := context.WithTimeout(ctx, s.opts.ShutdownTimeout)
-	defer cancel()
-	done := make(chan struct{})
-	go func() { s.conns.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-budget.Done():
-		for _, c := range s.snapshotClients() {
-			c.shutdownConn()
+	forced := false
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	// Poll the registry rather than snapshot it once: a handshake that was
+	// already past its shutdown check registers late and must be drained too.
+	for {
+		clients := s.snapshotClients()
+		if len(clients) == 0 {
+			break
 		}
-		<-done
+		now := time.Now()
+		for _, c := range clients {
+			s.notifyShutdown(c)
+			if !forced && now.After(deadline) {
+				c.abort()
+			}
+		}
+		if now.After(deadline) {
+			if forced && now.After(deadline.Add(2*time.Second)) {
+				s.log.Warn("connections still open after the shutdown budget", "count", len(clients))
+				break
+			}
+			forced = true
+		}
+		select {
+		case <-s.gone:
+		case <-tick.C:
+		}
 	}
 	<-s.bgDone
+}
+
+// notifyShutdown queues the server_shutdown notice behind the client's
+// pending frames, once, and closes it with 1001 when they are written.
+func (s *Server) notifyShutdown(c *Client) {
+	if !c.notified.CompareAndSwap(false, true) {
+		return
+	}
+	c.enqueueFinal(s.serverFrame("system", map[string]any{"event": "server_shutdown", "message": "Server shutting down"}), closeGoingAway)
 }
 
 // ShuttingDown reports whether Shutdown has begun.

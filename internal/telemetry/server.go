@@ -11,7 +11,6 @@ package telemetry
 
 import (
 	"context"
-	ws "github.com/arqonbus/arqonbus/internal/handshake"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -23,17 +22,16 @@ import (
 
 	"github.com/arqonbus/arqonbus/internal/auth"
 	"github.com/arqonbus/arqonbus/internal/bus"
+	ws "github.com/arqonbus/arqonbus/internal/handshake"
 	"github.com/arqonbus/arqonbus/internal/metrics"
 	"github.com/arqonbus/arqonbus/internal/protocol"
 	"github.com/arqonbus/arqonbus/internal/redact"
 )
 
-// Where accepted events are published on the bus (OPERATIONS.md §7.3).
-const (
-	streamRoom    = "integriguard"
-	streamChannel = "telemetry-stream"
-	streamSender  = "telemetry"
-)
+// streamSender is the sender of accepted events published on the bus
+// (OPERATIONS.md §7.3; bus.PublishTelemetry routes them to
+// integriguard:telemetry-stream of the default tenant).
+const streamSender = "telemetry"
 
 // Options configures the server. Zero values get the defaults of
 // OPERATIONS.md §4.2 and §4.6.
@@ -353,7 +351,7 @@ func (s *Server) accept(c *client, in inbound, now time.Time) {
 	if b := s.bus.Load(); b != nil {
 		env := &protocol.Envelope{ID: protocol.NewID(), Timestamp: protocol.FormatTime(now), Type: protocol.TypeTelemetry,
 			Version: protocol.Version, Sender: streamSender, Payload: event}
-		if _, _, err := b.Publish(context.Background(), "", streamRoom, streamChannel, env); err != nil {
+		if _, _, err := b.PublishTelemetry(context.Background(), env); err != nil {
 			// Strict storage refused it: delivered nowhere (§5.6).
 			s.mDropped.Inc()
 			s.log.Warn("telemetry event not stored", "event_id", id, "error", err)
