@@ -279,3 +279,39 @@ func TestKeepaliveClosesSilentPeers(t *testing.T) {
 	for range frames {
 	}
 }
+
+// TestRegressionLargeHistoryDoesNotDisconnect pins a fixed bug: a history
+// reply larger than the send budget closed its caller with 4008. Now the
+// reply holds what fits, newest first kept, with has_more.
+func TestRegressionLargeHistoryDoesNotDisconnect(t *testing.T) {
+	b := newTestBus(t, func(o *Options) { o.RateLimitPerSecond = 0; o.SendQueueBytes = 1 << 20 })
+	pub := b.dial(t, "")
+	big := strings.Repeat("x", 50_000)
+	for i := 0; i < 40; i++ { // 2 MB of history, twice the send budget
+		send(t, pub, `{"type":"message","room":"science","channel":"general","payload":{"i":`+strconv.Itoa(i)+`,"blob":"`+big+`"}}`)
+		if f := readFrame(t, pub); f["type"] != "message_response" {
+			t.Fatalf("publish %d: %v", i, f["type"])
+		}
+	}
+	send(t, pub, `{"type":"command","id":"arq_hist","command":"history","args":{"room":"science","channel":"general","limit":1000}}`)
+	resp := readFrame(t, pub)
+	if resp["type"] != "response" || resp["status"] != "success" {
+		t.Fatalf("history answered %v %v", resp["type"], resp["status"])
+	}
+	data := resp["payload"].(map[string]any)["data"].(map[string]any)
+	msgs := data["messages"].([]any)
+	if len(msgs) == 0 || len(msgs) >= 40 || data["has_more"] != true {
+		t.Fatalf("history returned %d of 40 messages with has_more=%v; want a truncated window with has_more", len(msgs), data["has_more"])
+	}
+	last := msgs[len(msgs)-1].(map[string]any)["payload"].(map[string]any)["i"]
+	if last != float64(39) {
+		t.Fatalf("the newest message (i=39) must be kept, last is i=%v", last)
+	}
+	if f := readFrame(t, pub); f["type"] != "command_response" {
+		t.Fatalf("after the response: %v", f["type"])
+	}
+	send(t, pub, `{"type":"ping","id":"arq_still_here"}`)
+	if f := readFrame(t, pub); f["type"] != "pong" {
+		t.Fatalf("the connection does not work after a large history reply: %v", f)
+	}
+}
