@@ -10,5 +10,9 @@ test:           ## every test (the README's command)
 bench:          ## Go micro-benchmarks of the hot paths, saved in benchstat format
 	scripts/bench.sh
 
-build:
-	go build -o arqonbus ./cmd/arqonbus
+PKG := github.com/arqonbus/arqonbus/internal/buildinfo
+LDFLAGS := -X $(PKG).GitCommit=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+           -X $(PKG).BuildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
+build:          ## a release binary stamped with its commit and build date (/version, preflight)
+	go build -ldflags "$(LDFLAGS)" -o arqonbus ./cmd/arqonbus
