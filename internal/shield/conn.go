@@ -72,6 +72,8 @@ type conn struct {
 	violations     int
 	rateViolations int
 	lastRateViol   time.Time
+	text           textState
+	hdr            *connHeaderValues
 }
 
 // enqueue adds f to the send queue without blocking. A full queue closes

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -132,7 +133,8 @@ func (c *conn) rateLimited(now time.Time, wait time.Duration) {
 
 func (c *conn) handleText(data []byte) {
 	g := c.g
-	env, ok := decodeJSONObject(data)
+	d := &c.text.dec
+	env, ok := d.decode(data)
 	if !ok {
 		c.violation(codeInvalidJSON, resultInvalidJSON, "", nil, nil)
 		return
@@ -171,9 +173,9 @@ func (c *conn) handleText(data []byte) {
 	m.room, _ = env["room"].(string)
 	m.channel, _ = env["channel"].(string)
 	id, _ := env["id"].(string)
-	if id == "" {
+	generatedID := id == ""
+	if generatedID {
 		id = NewMessageID()
-		env["id"] = id
 	}
 	m.msgID = id
 	m.traceID = id
@@ -186,30 +188,30 @@ func (c *conn) handleText(data []byte) {
 		return
 	}
 	// Normalise (SHIELD.md §9.4).
+	n := envNormaliser{sender: c.sub, tenant: c.tenant}
+	if generatedID {
+		n.id = id
+	}
 	if _, ok := env["timestamp"]; !ok {
-		env["timestamp"] = Timestamp(time.Now())
+		n.timestamp = Timestamp(time.Now())
 	}
-	if _, ok := env["version"]; !ok {
-		env["version"] = "1.0"
+	_, hasVersion := env["version"]
+	n.version = !hasVersion
+	var out []byte
+	if d.dup {
+		// Repeated keys: only the decoded map says which value counts.
+		var err error
+		if out, err = normaliseMap(env, meta, &n); err != nil {
+			// Unreachable for decoded JSON; fail closed rather than publish junk.
+			d.release()
+			c.g.metrics.message(resultInvalidJSON)
+			c.sendError(codeInvalidJSON, m.requestID, nil, nil)
+			return
+		}
+	} else {
+		out, c.text.members = d.appendNormalised(make([]byte, 0, len(data)+normaliseSlack+len(c.sub)+len(c.tenant)), &n, c.text.members)
 	}
-	delete(env, "from")
-	delete(env, "from_client")
-	env["sender"] = c.sub
-	if meta == nil {
-		meta = map[string]any{}
-		env["metadata"] = meta
-	}
-	meta["tenant_id"] = c.tenant
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(env); err != nil {
-		// Unreachable for decoded JSON; fail closed rather than publish junk.
-		c.g.metrics.message(resultInvalidJSON)
-		c.sendError(codeInvalidJSON, m.requestID, nil, nil)
-		return
-	}
-	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	d.release()
 	msg, res, ok := c.publish(out, &m)
 	if !ok {
 		return
@@ -218,22 +220,68 @@ func (c *conn) handleText(data []byte) {
 	c.accepted(outFrame{typ: websocket.TextMessage, data: ack}, msg)
 }
 
-// jsonAck builds the ack frame of SHIELD.md §9.8, keys in order.
+// normaliseSlack covers the members normalisation may add besides sender
+// and tenant: id, timestamp, version and their punctuation.
+const normaliseSlack = 128
+
+// textState is the reader goroutine's reusable text-frame scratch.
+type textState struct {
+	dec     jsonDecoder
+	members []outMember
+}
+
+// normaliseMap applies n to the decoded envelope and encodes it. It is the
+// path for envelopes with repeated keys, where the received bytes cannot
+// simply be spliced.
+func normaliseMap(env, meta map[string]any, n *envNormaliser) ([]byte, error) {
+	if n.id != "" {
+		env["id"] = n.id
+	}
+	if n.timestamp != "" {
+		env["timestamp"] = n.timestamp
+	}
+	if n.version {
+		env["version"] = "1.0"
+	}
+	delete(env, "from")
+	delete(env, "from_client")
+	env["sender"] = n.sender
+	if meta == nil {
+		meta = map[string]any{}
+		env["metadata"] = meta
+	}
+	meta["tenant_id"] = n.tenant
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// jsonAck builds the ack frame of SHIELD.md §9.8, keys in order, with the
+// bytes json.Marshal gives the equivalent struct.
 func jsonAck(id, subject string, js bool, res publishResult) []byte {
-	type ackFrame struct {
-		Type      string `json:"type"`
-		ID        string `json:"id"`
-		Subject   string `json:"subject"`
-		Stream    string `json:"stream,omitempty"`
-		Seq       uint64 `json:"seq,omitempty"`
-		Duplicate bool   `json:"duplicate,omitempty"`
-	}
-	a := ackFrame{Type: "ack", ID: id, Subject: subject}
+	b := make([]byte, 0, 32+len(id)+len(subject)+len(res.stream))
+	b = append(b, `{"type":"ack","id":`...)
+	b = appendJSONString(b, id, true)
+	b = append(b, `,"subject":`...)
+	b = appendJSONString(b, subject, true)
 	if js {
-		a.Stream, a.Seq, a.Duplicate = res.stream, res.seq, res.duplicate
+		if res.stream != "" {
+			b = append(b, `,"stream":`...)
+			b = appendJSONString(b, res.stream, true)
+		}
+		if res.seq != 0 {
+			b = append(b, `,"seq":`...)
+			b = strconv.AppendUint(b, res.seq, 10)
+		}
+		if res.duplicate {
+			b = append(b, `,"duplicate":true`...)
+		}
 	}
-	b, _ := json.Marshal(a)
-	return b
+	return append(b, '}')
 }
 
 func (c *conn) sendPong(requestID string) {
@@ -334,16 +382,20 @@ func (c *conn) checkPolicy(data []byte, m *frameMeta) bool {
 // publish sends the frame to in.t.<tenant>.raw with the headers of
 // SHIELD.md §11.2. On failure it answers PUBLISH_FAILED.
 func (c *conn) publish(data []byte, m *frameMeta) (*nats.Msg, publishResult, bool) {
-	h := nats.Header{
-		"Arqon-Tenant":   {c.tenant},
-		"Arqon-Sub":      {c.sub},
-		"Arqon-Conn-Id":  {c.id},
-		"Arqon-Trace-Id": {headerSafe(m.traceID)},
-		"Arqon-Frame":    {m.frameType},
-		"Nats-Msg-Id":    {headerSafe(m.msgID)},
+	hv := c.headerValues()
+	h := make(nats.Header, 8)
+	h["Arqon-Tenant"] = hv.tenant
+	h["Arqon-Sub"] = hv.sub
+	h["Arqon-Conn-Id"] = hv.connID
+	h["Arqon-Trace-Id"] = []string{headerSafe(m.traceID)}
+	h["Nats-Msg-Id"] = []string{headerSafe(m.msgID)}
+	if m.frameType == "text" {
+		h["Arqon-Frame"] = hv.frameText
+	} else {
+		h["Arqon-Frame"] = hv.frameBinary
 	}
 	if c.g.opts.ReturnPath {
-		h["Arqon-Reply-To"] = []string{c.replyTo}
+		h["Arqon-Reply-To"] = hv.replyTo
 	}
 	if m.violation != "" {
 		h["Arqon-Schema-Violation"] = []string{m.violation}
@@ -358,6 +410,23 @@ func (c *conn) publish(data []byte, m *frameMeta) (*nats.Msg, publishResult, boo
 		return nil, res, false
 	}
 	return msg, res, true
+}
+
+// connHeaderValues are the header values that are the same on every
+// publish of a connection. Messages share these slices, so nothing may
+// write to their elements; headers are replaced, never edited in place.
+type connHeaderValues struct {
+	tenant, sub, connID, replyTo, frameText, frameBinary []string
+}
+
+func (c *conn) headerValues() *connHeaderValues {
+	if c.hdr == nil {
+		c.hdr = &connHeaderValues{
+			tenant: []string{c.tenant}, sub: []string{c.sub}, connID: []string{c.id}, replyTo: []string{c.replyTo},
+			frameText: []string{"text"}, frameBinary: []string{"binary"},
+		}
+	}
+	return c.hdr
 }
 
 // headerSafe drops CR and LF from client-supplied header values.

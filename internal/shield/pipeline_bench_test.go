@@ -8,6 +8,12 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// benchQueueLen is deep enough that the drain goroutine, which shares two
+// cores with the embedded NATS server, is never descheduled for long enough
+// to overflow the queue (a 1,024-frame queue overflowed within one
+// scheduler time slice and closed the connection as a slow consumer).
+const benchQueueLen = 1 << 16
+
 // benchConn builds a gateway (embedded NATS, optional policy) and a
 // connection whose send queue is drained, so the benchmark measures the
 // per-frame pipeline: decode + schema + tenant + policy + publish + ack.
@@ -22,7 +28,7 @@ func benchConn(b *testing.B, policy string) *conn {
 	}
 	b.Cleanup(func() { g.Close() })
 	c := &conn{g: g, id: NewConnID(), tenant: "tenant-a", sub: "user-1", subject: "in.t.tenant-a.raw",
-		replyTo: "out.t.tenant-a.c.x", queue: make(chan outFrame, 1024), abortCh: make(chan struct{})}
+		replyTo: "out.t.tenant-a.c.x", queue: make(chan outFrame, benchQueueLen), abortCh: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
