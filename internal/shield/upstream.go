@@ -79,8 +79,9 @@ func connectUpstream(ctx context.Context, o *Options, logger *slog.Logger) (*ups
 		nats.ReconnectBufSize(-1),
 		nats.DrainTimeout(o.ShutdownTimeout),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err == nil {
-				err = errors.New("connection closed")
+			if err == nil { // our own close or drain at shutdown: not an outage
+				logger.Debug("nats connection closed")
+				return
 			}
 			logger.Warn("nats disconnected", "error", err.Error())
 		}),
