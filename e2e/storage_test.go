@@ -263,3 +263,20 @@ func objAt(f frame, path string) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
 }
+
+// TestIntegrationRoomWideHistoryOnRedisIncludesBootstrappedChannels pins a
+// fixed bug: room-wide history on Redis found its streams only in the
+// persisted channel registry, which the bootstrapped channels are not in,
+// so `history {room:"science"}` missed science:general (memory found it).
+func TestIntegrationRoomWideHistoryOnRedisIncludesBootstrappedChannels(t *testing.T) {
+	redis := startPrivateRedis(t)
+	s := startServer(t, env{"ARQONBUS_STORAGE_BACKEND": "redis", "ARQONBUS_STORAGE_MODE": "strict", "ARQONBUS_REDIS_URL": redis.url()})
+	c := dial(t, s, dialOpts{})
+	c.publish("science", "general", map[string]any{"n": 1})
+	c.publish("science", "custom", map[string]any{"n": 2})
+	resp := c.mustOK("history", map[string]any{"room": "science"})
+	msgs, _ := objAt(resp, "payload.data")["messages"].([]any)
+	if len(msgs) != 2 {
+		t.Fatalf("room-wide history on Redis returned %d messages, want 2 (science:general and science:custom)", len(msgs))
+	}
+}

@@ -125,6 +125,18 @@ func parseWindow(c *Client, a protocol.Args, defLimit int) (window, *Result) {
 	return w, nil
 }
 
+// knownStreams lists the tenant's channels in scope of a room-wide or
+// tenant-wide query (storage.Query.Known).
+func knownStreams(t *tenant, room string) []string {
+	var out []string
+	for _, ch := range t.channelsSorted() {
+		if room == "" || ch.room == room {
+			out = append(out, ch.fullName())
+		}
+	}
+	return out
+}
+
 // delivered turns stored entries into the envelopes as they were delivered.
 func delivered(entries []storage.Entry) []json.RawMessage {
 	out := make([]json.RawMessage, 0, len(entries))
@@ -187,6 +199,9 @@ func (s *Server) cmdHistory(c *Client, call *Call) (Result, bool) {
 	}
 	room, ch, limit := w.room, w.channel, w.limit
 	q := storage.Query{Tenant: c.tenant.id, Room: room, Channel: ch, Since: w.since, Until: w.until, Limit: limit}
+	if ch == "" {
+		q.Known = knownStreams(c.tenant, room)
+	}
 	if raw, ok := a["after_offset"]; ok && string(raw) != "null" {
 		v, _, d := a.Int("after_offset")
 		if d != "" || v < 0 {
@@ -257,7 +272,11 @@ func (s *Server) cmdOpHistoryGet(c *Client, call *Call) (Result, bool) {
 	if bad != nil {
 		return *bad, false
 	}
-	res, err := s.store.History(context.Background(), storage.Query{Tenant: c.tenant.id, Room: w.room, Channel: w.channel, Since: w.since, Until: w.until, Limit: w.limit})
+	q := storage.Query{Tenant: c.tenant.id, Room: w.room, Channel: w.channel, Since: w.since, Until: w.until, Limit: w.limit}
+	if w.channel == "" {
+		q.Known = knownStreams(c.tenant, w.room)
+	}
+	res, err := s.store.History(context.Background(), q)
 	if err != nil {
 		return storageFailure(err), false
 	}
@@ -329,8 +348,11 @@ func (s *Server) cmdOpHistoryReplay(c *Client, call *Call) (Result, bool) {
 		return *bad, false
 	}
 	// Oldest `limit` entries of the window: page forward from the start.
-	res, err := s.store.History(context.Background(), storage.Query{Tenant: c.tenant.id, Room: room, Channel: ch,
-		Since: from, Until: to, Limit: limit, HasAfter: true})
+	q := storage.Query{Tenant: c.tenant.id, Room: room, Channel: ch, Since: from, Until: to, Limit: limit, HasAfter: true}
+	if ch == "" {
+		q.Known = knownStreams(c.tenant, room)
+	}
+	res, err := s.store.History(context.Background(), q)
 	if err != nil {
 		return storageFailure(err), false
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -525,6 +526,16 @@ func (m *Manager) current() (route, error) {
 	}
 }
 
+// isTimeout reports an operation that ran out of time, as opposed to a
+// connection that failed.
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // call runs f on the current store with the failure rules of §5.6: a Redis
 // failure marks the backend unhealthy; strict mode then answers
 // ErrUnavailable, degraded mode repeats f on the memory fallback.
@@ -548,6 +559,17 @@ func call[T any](m *Manager, ctx context.Context, kind opKind, f func(Store) (T,
 	if !r.onRedis || ctx.Err() != nil {
 		// Memory does not fail; a cancelled caller is not a Redis outage.
 		m.count(kind, "error", start)
+		return zero, err
+	}
+	if kind != opAppend && isTimeout(err) {
+		// A slow read (a large history window, say) fails alone: it must not
+		// switch every tenant's traffic off Redis. A real outage is caught by
+		// the next append or by the health probe.
+		m.recordError(err)
+		m.count(kind, "error", start)
+		if m.mode == ModeStrict {
+			return zero, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 		return zero, err
 	}
 	m.markUnhealthy(r.gen, err)

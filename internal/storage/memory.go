@@ -49,7 +49,8 @@ type memStream struct {
 	dead    bool // removed from the map; callers holding it must look again
 	epoch   string
 	top     uint64
-	ring    []Entry // len == HistorySize once full
+	ring    []Entry // grows by doubling up to size, then wraps
+	size    int     // HistorySize: the most entries retained
 	head    int     // index of the oldest entry
 	n       int
 	expires time.Time // zero = never
@@ -161,6 +162,22 @@ func (s *memStream) expired(now time.Time) bool {
 
 func (s *memStream) at(i int) *Entry { return &s.ring[(s.head+i)%len(s.ring)] }
 
+// grow doubles the ring (at least 8 slots, at most size), keeping order.
+func (s *memStream) grow() {
+	n := 2 * len(s.ring)
+	if n < 8 {
+		n = 8
+	}
+	if n > s.size {
+		n = s.size
+	}
+	ring := make([]Entry, n)
+	for i := 0; i < s.n; i++ {
+		ring[i] = *s.at(i)
+	}
+	s.ring, s.head = ring, 0
+}
+
 // lowest is L: the lowest offset of the newest run of entries that are all
 // fresh under the cutoff (Unix ms, 0 = no age limit); top+1 if none.
 func (s *memStream) lowest(cutoff int64) uint64 {
@@ -216,7 +233,9 @@ func (m *Memory) lookup(key StreamKey, create bool, now time.Time) *memStream {
 			}
 			m.mu.Lock()
 			if s = m.streams[key]; s == nil {
-				s = &memStream{epoch: NewEpoch(), ring: make([]Entry, m.size)}
+				// The ring grows with use: a channel that is joined but
+				// quiet holds no history storage.
+				s = &memStream{epoch: NewEpoch(), size: m.size}
 				if m.ttl > 0 {
 					s.expires = now.Add(m.ttl)
 				}
@@ -260,6 +279,9 @@ func (m *Memory) Append(_ context.Context, key StreamKey, env []byte, storedAt t
 	defer s.mu.Unlock()
 	s.top++
 	e := Entry{Key: key, Offset: s.top, Epoch: s.epoch, StoredAt: msTime(storedAt), Envelope: slices.Clone(env)}
+	if s.n == len(s.ring) && len(s.ring) < s.size {
+		s.grow()
+	}
 	if s.n < len(s.ring) {
 		*s.at(s.n) = e
 		s.n++

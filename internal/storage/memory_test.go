@@ -65,3 +65,37 @@ func TestMemorySweepLoopStops(t *testing.T) {
 	_ = m.Close() // goleak (TestMain) checks that the sweep goroutine ended
 	_ = m.Close()
 }
+
+// TestRegressionMemoryRingGrowsWithUse pins a fixed bug: every stream
+// allocated HISTORY_SIZE entries up front, so a client joining thousands of
+// quiet channels pinned hundreds of megabytes.
+func TestRegressionMemoryRingGrowsWithUse(t *testing.T) {
+	m := NewMemory(MemoryOptions{HistorySize: 500})
+	defer m.Close()
+	ctx := context.Background()
+	key := StreamKey{Tenant: "t", Room: "r", Channel: "c"}
+	if _, err := m.EnsureStream(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, err := m.Append(ctx, key, []byte(`{}`), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := m.streams[key]
+	if got := len(s.ring); got > 8 {
+		t.Fatalf("a stream with 3 entries holds %d slots, want at most 8", got)
+	}
+	for i := 0; i < 600; i++ {
+		if _, _, err := m.Append(ctx, key, []byte(`{}`), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := m.State(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.ring) != 500 || st.Count != 500 || st.Top != 603 || st.Lowest != 104 {
+		t.Fatalf("after 603 appends: %d slots, state %+v; want 500 slots, count 500, top 603, lowest 104", len(s.ring), st)
+	}
+}

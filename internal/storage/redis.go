@@ -573,7 +573,12 @@ func (r *Redis) History(ctx context.Context, q Query) (QueryResult, error) {
 		if err != nil {
 			return QueryResult{}, err
 		}
-		for _, f := range fields {
+		seen := make(map[string]bool, len(fields)+len(q.Known))
+		for _, f := range append(fields, q.Known...) {
+			if seen[f] {
+				continue
+			}
+			seen[f] = true
 			room, channel, ok := parseRegistryField(f)
 			if ok && queryMatchesStream(q, room, channel) {
 				keys = append(keys, StreamKey{Tenant: q.Tenant, Room: room, Channel: channel})

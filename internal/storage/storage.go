@@ -53,6 +53,12 @@ type Query struct {
 	AfterOffset uint64
 	HasAfter    bool
 	Limit       int
+	// Known lists "room:channel" pairs the caller knows in the tenant (the
+	// bus's registry, bootstrapped channels included). Room-wide and
+	// tenant-wide queries read these streams as well as those the backend
+	// finds itself, so a channel never written to the persisted registry is
+	// not missed.
+	Known []string
 }
 
 // QueryResult is ordered oldest to newest; merged streams are ordered by
