@@ -428,8 +428,14 @@ func (r *Redis) sendAppends(batch []*appendReq, cmds []*redis.Cmd) []*redis.Cmd 
 		cmd := cmds[i]
 		if isNoScript(cmd.Err()) {
 			// Redis lost its script cache (restart or SCRIPT FLUSH); the
-			// script did not run, so sending its source is safe.
-			cmd = appendScript.Eval(ctx, r.c, req.keys, req.args...)
+			// script did not run, so sending its source is safe — unless the
+			// caller has given up: then it already answered its sender, and
+			// storing the message now would record what was refused.
+			if err := req.ctx.Err(); err != nil {
+				req.done <- appendRes{err: err}
+				continue
+			}
+			cmd = appendScript.Eval(req.ctx, r.c, req.keys, req.args...)
 		}
 		req.done <- parseAppend(cmd)
 	}
