@@ -66,6 +66,7 @@ type channel struct {
 	idx        map[*Client]int
 	deleted    bool
 	lastActive time.Time
+	lastStored time.Time // acceptance time of the last stored entry
 }
 
 func (ch *channel) fullName() string { return ch.room + ":" + ch.name }
@@ -265,6 +266,13 @@ func (h *hub) publish(ctx context.Context, ch *channel, env *protocol.Envelope, 
 		ch = nch
 	}
 	defer ch.mu.Unlock()
+	// Acceptance times are taken before the publish lock, so two publishers
+	// can reach it out of order; storage time filters rely on a stream's
+	// times never going down, so clamp to the previous entry's.
+	if acceptedAt.Before(ch.lastStored) {
+		acceptedAt = ch.lastStored
+	}
+	ch.lastStored = acceptedAt
 	stored := env.AppendJSON(make([]byte, 0, 256+len(env.Payload)+len(env.Metadata)))
 	off, epoch, err := h.srv.store.Append(ctx, ch.key, stored, acceptedAt)
 	if err != nil {

@@ -105,6 +105,22 @@ func storeKeyName(tenant, ns string) string {
 	return "arqonbus:" + tenantSegment(tenant) + ":store:" + EncodeSegment(ns)
 }
 
+// storeCountKeyName is `arqonbus:{<tenant>}:store_count`, a string holding
+// the number of op.store keys over all the tenant's namespaces, kept by the
+// KVSet/KVDelete scripts so KVCount needs no keyspace scan. It is an
+// addition to the key layout of OPERATIONS.md §5.4 (inside the tenant's hash
+// slot; not matched by storePattern, since it has no ':' after "store").
+func storeCountKeyName(tenant string) string {
+	return "arqonbus:" + tenantSegment(tenant) + ":store_count"
+}
+
+// storeUncountedKeyName is `arqonbus:{<tenant>}:store_uncounted`, a set that
+// exists only while the counter is missing: the store hashes that gained a
+// key meanwhile, so the counter can be rebuilt exactly (kvCountInitScript).
+func storeUncountedKeyName(tenant string) string {
+	return "arqonbus:" + tenantSegment(tenant) + ":store_uncounted"
+}
+
 // storePattern matches every op.store hash of a tenant. Encoded segments
 // hold no glob metacharacters, so no escaping is needed.
 func storePattern(tenant string) string { return "arqonbus:" + tenantSegment(tenant) + ":store:*" }

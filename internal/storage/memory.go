@@ -179,17 +179,59 @@ func (s *memStream) grow() {
 }
 
 // lowest is L: the lowest offset of the newest run of entries that are all
-// fresh under the cutoff (Unix ms, 0 = no age limit); top+1 if none.
+// fresh under the cutoff (Unix ms, 0 = no age limit); top+1 if none. The ring
+// holds the contiguous offsets [top-n+1, top]; the fresh boundary is found by
+// bisection (firstAtLeast), exactly as the Redis scripts do.
 func (s *memStream) lowest(cutoff int64) uint64 {
-	low := s.top + 1
-	for i := s.n - 1; i >= 0; i-- {
-		e := s.at(i)
-		if cutoff > 0 && e.StoredAt.UnixMilli() < cutoff {
-			break
-		}
-		low = e.Offset
+	if s.n == 0 {
+		return s.top + 1
 	}
-	return low
+	first := s.first()
+	if cutoff <= 0 || s.at(0).StoredAt.UnixMilli() >= cutoff {
+		return first
+	}
+	return firstAtLeast(s.tsAt, first+1, s.top, cutoff)
+}
+
+// first is the oldest offset in the ring (meaningful when n > 0).
+func (s *memStream) first() uint64 { return s.top + 1 - uint64(s.n) }
+
+// entryAt returns the ring entry holding offset o, or nil.
+func (s *memStream) entryAt(o uint64) *Entry {
+	if s.n == 0 || o < s.first() || o > s.top {
+		return nil
+	}
+	return s.at(int(o - s.first()))
+}
+
+func (s *memStream) tsAt(o uint64) (int64, bool) {
+	e := s.entryAt(o)
+	if e == nil {
+		return 0, false
+	}
+	return e.StoredAt.UnixMilli(), true
+}
+
+// history returns the candidates of q in this stream: the retained entries
+// in historyRange, at most n of them from the paging end (the newest, or the
+// oldest with AfterOffset), oldest first.
+func (s *memStream) history(q Query, cutoff int64, n int) []Entry {
+	from, to := historyRange(s.tsAt, s.lowest(cutoff), s.top, q)
+	if from > to || n <= 0 {
+		return nil
+	}
+	if k := uint64(n); to-from+1 > k {
+		if q.HasAfter {
+			to = from + k - 1
+		} else {
+			from = to - k + 1
+		}
+	}
+	out := make([]Entry, 0, to-from+1)
+	for o := from; o <= to; o++ {
+		out = append(out, *s.entryAt(o))
+	}
+	return out
 }
 
 // window returns the state and the retained entries with offset > after, at
@@ -316,7 +358,8 @@ func (m *Memory) State(ctx context.Context, key StreamKey) (StreamState, error) 
 	return st, err
 }
 
-// History runs a history query over the tenant's live streams.
+// History runs a history query over the tenant's live streams, reading from
+// each only the candidates of historyRange, at most perStreamBound of them.
 func (m *Memory) History(_ context.Context, q Query) (QueryResult, error) {
 	now := m.now()
 	cutoff := ttlCutoffMs(now, m.ttl)
@@ -332,13 +375,14 @@ func (m *Memory) History(_ context.Context, q Query) (QueryResult, error) {
 		}
 		m.mu.RUnlock()
 	}
+	n := perStreamBound(q, m.size)
 	windows := make([][]Entry, 0, len(keys))
 	for _, k := range keys {
 		s := m.lookup(k, false, now)
 		if s == nil {
 			continue
 		}
-		_, es := s.window(0, m.size, cutoff)
+		es := s.history(q, cutoff, n)
 		s.mu.Unlock()
 		windows = append(windows, es)
 	}

@@ -87,50 +87,81 @@ func init() { redis.SetLogger(goRedisLogger{}) }
 // useRedisLogger makes l the destination of go-redis's internal messages.
 func useRedisLogger(l *slog.Logger) { redisLogger.Store(l) }
 
-// Lua helpers shared by the scripts. window(stream, T, hs, cutoff, after,
-// max) returns L (the lowest retained offset: within the newest hs offsets,
-// the newest run of entries whose ts >= cutoff, T+1 if none) and at most max
-// entries with offset in (after, T] and >= L, oldest first.
+// Lua helpers shared by the scripts. They never read a stream's whole
+// window: entry envelopes can be large, so the age boundary and the history
+// time bounds are found by bisection on the ts field, probing one entry at a
+// time (`XRANGE id id`), and entries are read only when asked for, bounded
+// by COUNT.
+//
+// firstAtLeast(stream, lo, hi, t) is selection.go's firstAtLeast, probe for
+// probe. lowest(stream, T, hs, cutoff) is L: within the newest hs offsets,
+// the lowest offset of the newest run of entries whose ts >= cutoff (0 = no
+// age limit), T+1 if none; memory.go's memStream.lowest. window(stream, T,
+// hs, cutoff, after, max) returns L and at most max entries with offset in
+// (after, T] and >= L, oldest first. histRange is selection.go's
+// historyRange followed by the per-stream bound.
 const luaHelpers = `
 local function idOf(id) return tonumber(string.match(id, '^(%d+)')) end
+local function idStr(o) return string.format('%d-0', o) end
 local function tsOf(f)
   for i = 1, #f, 2 do if f[i] == 'ts' then return tonumber(f[i+1]) end end
   return 0
 end
-local function window(stream, T, hs, cutoff, after, max)
-  local out = {}
-  if T < 1 then return T + 1, out end
+local function tsAt(stream, o)
+  local r = redis.call('XRANGE', stream, idStr(o), idStr(o))
+  if #r == 0 then return nil end
+  return tsOf(r[1][2])
+end
+local function firstAtLeast(stream, lo, hi, t)
+  if lo > hi then return hi + 1 end
+  local ts = tsAt(stream, lo)
+  if ts and ts >= t then return lo end
+  local a, b = lo + 1, hi + 1
+  while a < b do
+    local m = a + math.floor((b - a) / 2)
+    ts = tsAt(stream, m)
+    if ts and ts >= t then b = m else a = m + 1 end
+  end
+  return a
+end
+local function lowest(stream, T, hs, cutoff)
+  if T < 1 then return T + 1 end
   local lo = T - hs + 1
   if lo < 1 then lo = 1 end
-  local top = string.format('%d-0', T)
-  if cutoff > 0 then
-    local rev = redis.call('XREVRANGE', stream, top, string.format('%d-0', lo))
-    local L, keep = T + 1, 0
-    for i = 1, #rev do
-      if tsOf(rev[i][2]) < cutoff then break end
-      L, keep = idOf(rev[i][1]), i
-    end
-    if max > 0 then
-      for i = keep, 1, -1 do
-        if idOf(rev[i][1]) > after then
-          out[#out + 1] = rev[i]
-          if #out >= max then break end
-        end
-      end
-    end
-    return L, out
-  end
-  local first = redis.call('XRANGE', stream, string.format('%d-0', lo), top, 'COUNT', 1)
-  if #first == 0 then return T + 1, out end
-  local L = idOf(first[1][1])
+  local first = redis.call('XRANGE', stream, idStr(lo), idStr(T), 'COUNT', 1)
+  if #first == 0 then return T + 1 end
+  local f = idOf(first[1][1])
+  if cutoff <= 0 or tsOf(first[1][2]) >= cutoff then return f end
+  return firstAtLeast(stream, f + 1, T, cutoff)
+end
+local function window(stream, T, hs, cutoff, after, max)
+  local L = lowest(stream, T, hs, cutoff)
+  local out = {}
   if max > 0 then
     local from = after + 1
     if from < L then from = L end
     if from <= T then
-      out = redis.call('XRANGE', stream, string.format('%d-0', from), top, 'COUNT', max)
+      out = redis.call('XRANGE', stream, idStr(from), idStr(T), 'COUNT', max)
     end
   end
   return L, out
+end
+local function histRange(stream, T, L, hasAfter, after, since, before, n)
+  local a, b = L, T
+  if hasAfter and after >= a then
+    if after >= b then return {} end
+    a = after + 1
+  end
+  if since and a <= b then a = firstAtLeast(stream, a, b, since) end
+  if before and a <= b then b = firstAtLeast(stream, a, b, before) - 1 end
+  if a > b or n <= 0 then return {} end
+  if hasAfter then
+    return redis.call('XRANGE', stream, idStr(a), idStr(b), 'COUNT', n)
+  end
+  local rev = redis.call('XREVRANGE', stream, idStr(b), idStr(a), 'COUNT', n)
+  local out = {}
+  for i = #rev, 1, -1 do out[#out + 1] = rev[i] end
+  return out
 end
 local function lost(epoch, off, stream)
   return (not epoch) or (not off) or (tonumber(off) > 0 and redis.call('EXISTS', stream) == 0)
@@ -183,7 +214,7 @@ if lost(epoch, off, KEYS[1]) then
   end
 end
 local T = tonumber(off)
-local L = window(KEYS[1], T, tonumber(ARGV[3]), tonumber(ARGV[4]), 0, 0)
+local L = lowest(KEYS[1], T, tonumber(ARGV[3]), tonumber(ARGV[4]))
 return {epoch, T, L}
 `)
 
@@ -200,6 +231,67 @@ local L, out = window(KEYS[1], T, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber
 return {epoch, T, L, out}
 `)
 
+// historyScript reads one stream's candidates for a history query:
+// {epoch, T, L, entries}, the entries being histRange's (oldest first); epoch
+// "" when the channel's keys are missing. KEYS: stream, offset, epoch. ARGV:
+// history size, cutoff ms, has-after (0/1), after offset, since ms ("" =
+// none), until ms ("" = none), per-stream bound.
+var historyScript = redis.NewScript(luaHelpers + `
+local epoch = redis.call('GET', KEYS[3])
+local off = redis.call('GET', KEYS[2])
+if (not epoch) or (not off) then return {'', 0, 1, {}} end
+local T = tonumber(off)
+local L = lowest(KEYS[1], T, tonumber(ARGV[1]), tonumber(ARGV[2]))
+local out = histRange(KEYS[1], T, L, ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+return {epoch, T, L, out}
+`)
+
+// kvSetScript is HSET plus the tenant's store key counter (see
+// storeCountKeyName). KEYS: store hash, counter, uncounted set. ARGV: field,
+// value. Returns 1 when the field is new. While the counter is missing (data
+// written before it existed, or a lost key), a new field is not counted;
+// its hash is recorded in the uncounted set for kvCountInitScript instead.
+var kvSetScript = redis.NewScript(`
+local added = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if added == 1 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('INCR', KEYS[2])
+  else
+    redis.call('SADD', KEYS[3], KEYS[1])
+  end
+end
+return added
+`)
+
+// kvDeleteScript is HDEL plus the counter. KEYS: store hash, counter. ARGV:
+// field. Returns the number of fields removed.
+var kvDeleteScript = redis.NewScript(`
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+if n == 1 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECR', KEYS[2]) end
+return n
+`)
+
+// kvCountInitScript creates a missing counter in one atomic step: the sum
+// of HLEN over the tenant's store hashes, which the caller passes as KEYS[3..]
+// (those found by SCAN plus the members of the uncounted set). KEYS: counter,
+// uncounted set, store hashes.... Returns the count, or -1 when the
+// uncounted set names a hash not passed (created meanwhile): the caller
+// retries with it.
+var kvCountInitScript = redis.NewScript(`
+local c = redis.call('GET', KEYS[1])
+if c then return tonumber(c) end
+local given, n = {}, 0
+for i = 3, #KEYS do
+  if not given[KEYS[i]] then given[KEYS[i]] = true; n = n + redis.call('HLEN', KEYS[i]) end
+end
+for _, k in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if not given[k] then return -1 end
+end
+redis.call('SET', KEYS[1], n)
+redis.call('DEL', KEYS[2])
+return n
+`)
+
 // deleteScript drops a stream with its offset and epoch and returns the
 // number of retained entries. KEYS: stream, offset, epoch. ARGV: history size.
 var deleteScript = redis.NewScript(`
@@ -210,7 +302,8 @@ if n > hs then n = hs end
 return n
 `)
 
-var allScripts = []*redis.Script{appendScript, ensureScript, readScript, deleteScript}
+var allScripts = []*redis.Script{appendScript, ensureScript, readScript, historyScript, deleteScript,
+	kvSetScript, kvDeleteScript, kvCountInitScript}
 
 // NewRedis connects to Redis/Valkey, checks it with PING and loads the
 // scripts. It fails when the server cannot be reached within the timeout.
@@ -565,8 +658,9 @@ func (r *Redis) State(ctx context.Context, key StreamKey) (StreamState, error) {
 	return st, err
 }
 
-// History reads the retained window of each selected stream (one script call
-// per stream, pipelined) and applies the shared selection. Room-wide and
+// History reads from each selected stream (one script call per stream,
+// pipelined) only the candidates of historyRange, at most perStreamBound of
+// them, and applies the shared selection. Room-wide and
 // tenant-wide queries find their streams in the channel registry.
 func (r *Redis) History(ctx context.Context, q Query) (QueryResult, error) {
 	ctx, cancel := r.opctx(ctx)
@@ -594,18 +688,18 @@ func (r *Redis) History(ctx context.Context, q Query) (QueryResult, error) {
 	if len(keys) == 0 {
 		return selectHistory(nil, q), nil
 	}
-	cutoff := r.cutoff()
+	args := r.historyArgs(q)
 	cmds := make([]*redis.Cmd, len(keys))
 	pipe := r.c.Pipeline()
 	for i, k := range keys {
-		cmds[i] = readScript.EvalSha(ctx, pipe, streamKeys(k), 0, r.size, r.size, cutoff)
+		cmds[i] = historyScript.EvalSha(ctx, pipe, streamKeys(k), args...)
 	}
 	_, _ = pipe.Exec(ctx)
 	windows := make([][]Entry, 0, len(keys))
 	for i, k := range keys {
 		cmd := cmds[i]
 		if isNoScript(cmd.Err()) {
-			cmd = readScript.Eval(ctx, r.c, streamKeys(k), 0, r.size, r.size, cutoff)
+			cmd = historyScript.Eval(ctx, r.c, streamKeys(k), args...)
 		}
 		v, err := cmd.Slice()
 		if err != nil {
@@ -618,6 +712,21 @@ func (r *Redis) History(ctx context.Context, q Query) (QueryResult, error) {
 		windows = append(windows, es)
 	}
 	return selectHistory(windows, q), nil
+}
+
+// historyArgs is historyScript's ARGV for q.
+func (r *Redis) historyArgs(q Query) []any {
+	hasAfter, since, until := "0", "", ""
+	if q.HasAfter {
+		hasAfter = "1"
+	}
+	if !q.Since.IsZero() {
+		since = strconv.FormatInt(ceilMs(q.Since), 10)
+	}
+	if !q.Until.IsZero() {
+		until = strconv.FormatInt(ceilMs(q.Until), 10)
+	}
+	return []any{r.size, r.cutoff(), hasAfter, strconv.FormatUint(q.AfterOffset, 10), since, until, perStreamBound(q, r.size)}
 }
 
 // DeleteStream drops the stream, its offset and its epoch.
@@ -768,11 +877,13 @@ func (r *Redis) Tenants(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// KVSet writes a store value; updated reports whether the key existed.
+// KVSet writes a store value; updated reports whether the key existed. The
+// tenant's key counter moves with the write (kvSetScript).
 func (r *Redis) KVSet(ctx context.Context, tenant, ns, key string, value []byte) (bool, error) {
 	ctx, cancel := r.opctx(ctx)
 	defer cancel()
-	added, err := r.c.HSet(ctx, storeKeyName(tenant, ns), key, value).Result()
+	added, err := kvSetScript.Run(ctx, r.c, []string{storeKeyName(tenant, ns), storeCountKeyName(tenant),
+		storeUncountedKeyName(tenant)}, key, value).Int()
 	return added == 0, err
 }
 
@@ -790,11 +901,11 @@ func (r *Redis) KVGet(ctx context.Context, tenant, ns, key string) ([]byte, bool
 	return v, true, nil
 }
 
-// KVDelete removes a store key.
+// KVDelete removes a store key and decrements the tenant's key counter.
 func (r *Redis) KVDelete(ctx context.Context, tenant, ns, key string) (bool, error) {
 	ctx, cancel := r.opctx(ctx)
 	defer cancel()
-	n, err := r.c.HDel(ctx, storeKeyName(tenant, ns), key).Result()
+	n, err := kvDeleteScript.Run(ctx, r.c, []string{storeKeyName(tenant, ns), storeCountKeyName(tenant)}, key).Int()
 	return n > 0, err
 }
 
@@ -810,33 +921,42 @@ func (r *Redis) KVList(ctx context.Context, tenant, ns string) ([]string, error)
 	return keys, nil
 }
 
-// KVCount sums the sizes of the tenant's store hashes. It scans the
-// keyspace for them, so its cost grows with the number of keys in Redis.
+// KVCount reads the tenant's key counter (storeCountKeyName), one GET.
+// Only when the counter is missing (store data written before it existed, or
+// a lost key) does it scan the keyspace for the tenant's store hashes and
+// create the counter from their sizes.
 func (r *Redis) KVCount(ctx context.Context, tenant string) (int, error) {
 	ctx, cancel := r.opctx(ctx)
 	defer cancel()
-	var names []string
+	n, err := r.c.Get(ctx, storeCountKeyName(tenant)).Int()
+	if err == nil {
+		return max(n, 0), nil
+	}
+	if !errors.Is(err, redis.Nil) {
+		return 0, err
+	}
+	keys := []string{storeCountKeyName(tenant), storeUncountedKeyName(tenant)}
 	iter := r.c.ScanType(ctx, 0, storePattern(tenant), 1000, "hash").Iterator()
 	for iter.Next(ctx) {
-		names = append(names, iter.Val())
+		keys = append(keys, iter.Val())
 	}
 	if err := iter.Err(); err != nil {
 		return 0, err
 	}
-	if len(names) == 0 {
-		return 0, nil
+	for {
+		more, err := r.c.SMembers(ctx, storeUncountedKeyName(tenant)).Result()
+		if err != nil {
+			return 0, err
+		}
+		keys = append(keys, more...)
+		n, err := kvCountInitScript.Run(ctx, r.c, keys).Int()
+		if err != nil {
+			return 0, err
+		}
+		if n >= 0 {
+			return n, nil
+		}
+		// A namespace was created between SMEMBERS and the script; each
+		// retry includes it, and the context bounds the loop.
 	}
-	pipe := r.c.Pipeline()
-	cmds := make([]*redis.IntCmd, len(names))
-	for i, n := range names {
-		cmds[i] = pipe.HLen(ctx, n)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, err
-	}
-	total := 0
-	for _, c := range cmds {
-		total += int(c.Val())
-	}
-	return total, nil
 }

@@ -83,3 +83,84 @@ func BenchmarkStrictAppendUnpipelined(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// benchRedisURL is a private redis-server for the read-cost benchmarks, so
+// their large streams never weigh on the shared instance.
+func benchRedisURL(b *testing.B) string {
+	p := startPrivateRedis(b, "")
+	return p.URL()
+}
+
+// fillStream appends n envelopes of size bytes, all fresh.
+func fillStream(b *testing.B, r *Redis, k StreamKey, n, size int) {
+	b.Helper()
+	env := make([]byte, size)
+	for i := range env {
+		env[i] = 'x'
+	}
+	for range n {
+		if _, _, err := r.Append(context.Background(), k, env, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRedisStateWithTTL is the join-time read (EnsureStream/State)
+// of a full 500-entry stream of 200 KB envelopes with an age limit set.
+//
+//	go test -run '^$' -bench 'RedisStateWithTTL|RedisRoomHistoryLimit1|RedisKVCount' ./internal/storage/
+func BenchmarkRedisStateWithTTL(b *testing.B) {
+	r := newTestRedis(b, RedisOptions{URL: benchRedisURL(b), HistorySize: 500, HistoryTTL: time.Hour, Timeout: 10 * time.Second})
+	k := StreamKey{Tenant: "bench", Room: "big", Channel: "c"}
+	fillStream(b, r, k, 500, 200<<10)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := r.EnsureStream(context.Background(), k); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRedisRoomHistoryLimit1 is `history {room, limit:1}` over a room
+// of 8 channels holding 500 envelopes of 4 KB each.
+func BenchmarkRedisRoomHistoryLimit1(b *testing.B) {
+	r := newTestRedis(b, RedisOptions{URL: benchRedisURL(b), HistorySize: 500, Timeout: 10 * time.Second})
+	ctx := context.Background()
+	for c := range 8 {
+		k := StreamKey{Tenant: "bench", Room: "big", Channel: fmt.Sprintf("c%d", c)}
+		_ = r.PutChannel(ctx, "bench", ChannelMeta{Room: "big", Channel: k.Channel})
+		fillStream(b, r, k, 500, 4<<10)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := r.History(ctx, Query{Tenant: "bench", Room: "big", Limit: 1})
+		if err != nil || len(res.Entries) != 1 {
+			b.Fatal(res, err)
+		}
+	}
+}
+
+// BenchmarkRedisKVCount counts one tenant's 10 store keys in a Redis that
+// also holds 20000 unrelated keys.
+func BenchmarkRedisKVCount(b *testing.B) {
+	url := benchRedisURL(b)
+	r := newTestRedis(b, RedisOptions{URL: url})
+	raw := rawRedis(b, url)
+	ctx := context.Background()
+	pipe := raw.Pipeline()
+	for i := range 20000 {
+		pipe.Set(ctx, fmt.Sprintf("other:%d", i), "v", 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10 {
+		_, _ = r.KVSet(ctx, "bench", "ns", fmt.Sprintf("k%d", i), []byte(`1`))
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if n, err := r.KVCount(ctx, "bench"); err != nil || n != 10 {
+			b.Fatal(n, err)
+		}
+	}
+}
