@@ -104,9 +104,22 @@ type cronJob struct {
 	seq     uint64
 	cancel  chan struct{}
 	once    sync.Once
+	// firing is held while a firing is published; wait takes it so that no
+	// firing of a cancelled job is published after the cancel returns.
+	firing sync.Mutex
 }
 
 func (j *cronJob) stop() { j.once.Do(func() { close(j.cancel) }) }
+
+// wait returns once a firing in progress, if any, is published or dropped.
+// After stop, no new firing starts. A firing never waits for a command or
+// for OnDisconnect (Publish only enqueues to connections; a slow consumer is
+// closed on its own goroutine), so this cannot deadlock with the firing it
+// waits for; the wait is bounded by fire's 10 s publish timeout.
+func (j *cronJob) wait() {
+	j.firing.Lock()
+	j.firing.Unlock()
+}
 
 func (j *cronJob) view(withOwner bool) map[string]any {
 	var interval any
@@ -213,6 +226,7 @@ func (cr *crons) cancelCmd(_ context.Context, call *bus.Call) bus.Result {
 	cr.removeLocked(j)
 	cr.mu.Unlock()
 	j.stop()
+	j.wait() // "Cron job cancelled" is never followed by a firing of the job
 	return bus.Result{Message: "Cron job cancelled", Data: map[string]any{"job_id": id}}
 }
 
@@ -241,6 +255,9 @@ func (cr *crons) cancelOwner(clientID string) {
 	for _, j := range victims {
 		j.stop()
 	}
+	for _, j := range victims {
+		j.wait()
+	}
 }
 
 // stopAll cancels every job and waits until no firing is in progress.
@@ -259,8 +276,13 @@ func (cr *crons) stopAll() {
 	cr.wg.Wait()
 }
 
-// run fires the job on an absolute schedule (start + delay + k·interval), so
-// lateness does not accumulate over iterations.
+// run fires the job on an absolute schedule: slot i is due at
+// start + delay + (i-1)·interval, so lateness does not accumulate over
+// iterations. When a firing ran so late (a stalled storage write, say) that
+// later slots are already past, those slots are skipped and only the latest
+// of them fires, at once: there is never a burst of catch-up firings.
+// metadata.iteration is the slot number, so a receiver sees the skipped
+// slots as a gap, and the job still ends with its last slot.
 func (cr *crons) run(j *cronJob) {
 	defer cr.wg.Done()
 	defer func() {
@@ -270,21 +292,31 @@ func (cr *crons) run(j *cronJob) {
 	}()
 	delay := seconds(j.spec.delay)
 	interval := seconds(j.spec.interval)
+	due := func(i int) time.Time { return j.start.Add(delay + time.Duration(i-1)*interval) }
 	for i := 1; i <= j.spec.repeat; i++ {
-		due := j.start.Add(delay + time.Duration(i-1)*interval)
-		t := time.NewTimer(time.Until(due))
+		if late := time.Since(due(i)); late > 0 && interval > 0 {
+			if skip := int(late / interval); skip > 0 {
+				next := min(i+skip, j.spec.repeat)
+				cr.o.log.Warn("cron slots skipped after a late firing", "job_id", j.id, "skipped", next-i)
+				i = next
+			}
+		}
+		t := time.NewTimer(time.Until(due(i)))
 		select {
 		case <-j.cancel:
 			t.Stop()
 			return
 		case <-t.C:
 		}
+		j.firing.Lock()
 		select {
 		case <-j.cancel:
+			j.firing.Unlock()
 			return
 		default:
 		}
 		cr.fire(j, i)
+		j.firing.Unlock()
 	}
 }
 

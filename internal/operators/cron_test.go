@@ -3,8 +3,11 @@ package operators
 import (
 	"context"
 	"regexp"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/arqonbus/arqonbus/internal/storage"
 )
 
 var jobIDRe = regexp.MustCompile(`^cron_[0-9a-f]{12}$`)
@@ -150,5 +153,89 @@ func TestCronStopsBeforeShutdownNotice(t *testing.T) {
 	}
 	if !notice {
 		t.Fatal("no shutdown notice")
+	}
+}
+
+// stallStore delays the next `stalls` appends to room `room` by `delay`,
+// as a slow storage round trip would.
+type stallStore struct {
+	*storage.Manager
+	room     string
+	delay    time.Duration
+	stalls   atomic.Int32
+	started  chan struct{} // one value per stalled append, when it starts
+	finished atomic.Int32  // stalled appends that returned
+}
+
+func (s *stallStore) Append(ctx context.Context, key storage.StreamKey, env []byte, at time.Time) (uint64, string, error) {
+	if key.Room == s.room && s.stalls.Add(-1) >= 0 {
+		s.started <- struct{}{}
+		time.Sleep(s.delay)
+		defer s.finished.Add(1)
+	}
+	return s.Manager.Append(ctx, key, env, at)
+}
+
+func newStallEnv(t *testing.T, room string, delay time.Duration, ops func(*Options)) (*env, *stallStore) {
+	t.Helper()
+	var st *stallStore
+	e := newEnv(t, envConfig{devAdmin: true, ops: ops, wrap: func(m *storage.Manager) storage.Store {
+		st = &stallStore{Manager: m, room: room, delay: delay, started: make(chan struct{}, 16)}
+		st.stalls.Store(1)
+		return st
+	}})
+	return e, st
+}
+
+// TestRegressionCronSkipsMissedSlotsAfterStall: when a firing's storage
+// write stalls past later slots, those slots are skipped (only the latest
+// fires at once) instead of firing back to back; iteration numbers stay the
+// slot numbers, increasing, and the last slot still fires.
+//
+// Regression: every missed slot fired immediately after a stalled Publish.
+func TestRegressionCronSkipsMissedSlotsAfterStall(t *testing.T) {
+	e, _ := newStallEnv(t, "stall", 700*time.Millisecond, nil)
+	sub := e.dial(t, "?room=stall&channel=x", "")
+	const repeat = 10
+	sub.ok("op.cron.schedule", map[string]any{"room": "stall", "channel": "x", "payload": map[string]any{},
+		"delay_seconds": 0.05, "interval_seconds": 0.1, "repeat_count": repeat})
+	var iterations []int
+	for len(iterations) == 0 || iterations[len(iterations)-1] != repeat {
+		f := sub.readType("message")
+		iterations = append(iterations, int(f["metadata"].(map[string]any)["iteration"].(float64)))
+	}
+	if iterations[0] != 1 || len(iterations) > 5 {
+		t.Fatalf("iterations %v: want 1, then at most one catch-up firing and the slots still ahead", iterations)
+	}
+	for k := 1; k < len(iterations); k++ {
+		if iterations[k] <= iterations[k-1] {
+			t.Fatalf("iterations %v are not increasing", iterations)
+		}
+	}
+}
+
+// TestRegressionCronCancelWaitsForFiringInProgress: a firing whose storage
+// write is in progress when the job is cancelled is delivered before the
+// "Cron job cancelled" reply, never after it; the same holds when the owner
+// disconnects.
+//
+// Regression: cancel answered at once and the firing was published later.
+func TestRegressionCronCancelWaitsForFiringInProgress(t *testing.T) {
+	e, st := newStallEnv(t, "stall", 300*time.Millisecond, nil)
+	owner := e.dial(t, "?room=stall&channel=x", "")
+	id := owner.ok("op.cron.schedule", map[string]any{"room": "stall", "channel": "x", "payload": map[string]any{},
+		"delay_seconds": 0.05, "interval_seconds": 0.1, "repeat_count": 100})["job_id"].(string)
+	<-st.started
+	jsonEq(t, owner.ok("op.cron.cancel", map[string]any{"job_id": id}), `{"job_id":"`+id+`"}`)
+	owner.expectSilence(500 * time.Millisecond)
+
+	// Owner disconnect (cancelOwner): it returns only after the firing.
+	st.stalls.Store(1)
+	other := e.dial(t, "", "")
+	other.ok("op.cron.schedule", map[string]any{"room": "stall", "channel": "x", "payload": map[string]any{}, "delay_seconds": 0.05})
+	<-st.started
+	e.ops.crons.cancelOwner(other.id)
+	if st.finished.Load() != 2 {
+		t.Fatal("cancelOwner returned while a firing of the job was still being published")
 	}
 }

@@ -35,6 +35,11 @@ type omegaEvent struct {
 
 // omegaTenant is one tenant's lane state (PROTOCOL.md §7.6: per tenant).
 type omegaTenant struct {
+	// emitMu serialises emit_event, so that the event ring and the lab
+	// stream record events in the same order. It is held across Publish (a
+	// storage round trip); mu, which every other command takes, never is.
+	emitMu sync.Mutex
+
 	mu         sync.Mutex
 	substrates []*omegaSubstrate // registration order
 	events     []*omegaEvent     // oldest first, at most max_events
@@ -194,11 +199,12 @@ func (om *omega) emit(ctx context.Context, call *bus.Call) bus.Result {
 		payload = json.RawMessage(`{}`)
 	}
 	t := om.tenant(call.Client.Tenant)
-	// The lock is held across the publish so that the event ring and the
-	// lab stream record events in the same order.
+	t.emitMu.Lock()
+	defer t.emitMu.Unlock()
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, s := t.substrate(sid); s == nil {
+	_, s := t.substrate(sid)
+	t.mu.Unlock()
+	if s == nil {
 		return bus.Invalid("Unknown substrate_id: " + sid)
 	}
 	nowT := time.Now()
@@ -220,11 +226,17 @@ func (om *omega) emit(ctx context.Context, call *bus.Call) bus.Result {
 		}
 		return storageFailure(err)
 	}
-	t.events = append(t.events, ev)
-	if over := len(t.events) - om.o.opts.OmegaMaxEvents; over > 0 {
-		clear(t.events[:over])
-		t.events = t.events[over:]
+	// Kept only once stored. A substrate unregistered meanwhile took its
+	// events with it, this one included.
+	t.mu.Lock()
+	if _, s := t.substrate(sid); s != nil {
+		t.events = append(t.events, ev)
+		if over := len(t.events) - om.o.opts.OmegaMaxEvents; over > 0 {
+			clear(t.events[:over])
+			t.events = t.events[over:]
+		}
 	}
+	t.mu.Unlock()
 	return bus.Result{Message: "Tier-Omega event emitted", Data: ev}
 }
 

@@ -3,6 +3,7 @@ package operators
 import (
 	"regexp"
 	"testing"
+	"time"
 )
 
 func TestOmegaDisabled(t *testing.T) {
@@ -82,4 +83,47 @@ func TestOmegaLane(t *testing.T) {
 		`{"removed":true,"substrate_id":"`+sid+`","name":"probe","kind":"sensor","removed_events":1}`)
 	jsonEq(t, admin.fail("op.omega.unregister_substrate", map[string]any{"substrate_id": sid}, "NOT_FOUND", "Tier-Omega substrate '"+sid+"' not found"),
 		`{"substrate_id":"`+sid+`"}`)
+}
+
+// TestRegressionOmegaEmitDoesNotBlockTenantDuringPublish: while an
+// emit_event's storage write is in progress, the tenant's other omega
+// commands answer at once; an unregister that lands meanwhile takes the
+// event with it.
+//
+// Regression: emit held the tenant's omega lock across Publish, so every
+// omega command of the tenant waited for the storage round trip.
+func TestRegressionOmegaEmitDoesNotBlockTenantDuringPublish(t *testing.T) {
+	e, st := newStallEnv(t, "omega-lab", time.Second, func(o *Options) { o.OmegaEnabled = true })
+	emitter := e.dial(t, "", "")
+	other := e.dial(t, "", "")
+	sid := emitter.ok("op.omega.register_substrate", map[string]any{"name": "n", "kind": "k"})["substrate_id"].(string)
+
+	emitter.send(map[string]any{"id": "arq_om1", "type": "command", "command": "op.omega.emit_event",
+		"args": map[string]any{"substrate_id": sid, "signal": "s"}})
+	<-st.started
+	if status := other.ok("op.omega.status", nil); status["event_count"].(float64) != 0 {
+		t.Fatalf("status during emit %v", status)
+	}
+	other.ok("op.omega.list_substrates", nil)
+	if st.finished.Load() != 0 {
+		t.Fatal("omega commands waited for the emit's storage write")
+	}
+	if r := emitter.readType("response"); r["status"] != "success" {
+		t.Fatalf("emit_event %v", r)
+	}
+	emitter.readType("command_response")
+	jsonEq(t, other.ok("op.omega.list_events", nil)["count"], `1`)
+
+	// An unregister during the emit's write answers at once and removes the
+	// substrate's events, the one being emitted included.
+	st.stalls.Store(1)
+	emitter.send(map[string]any{"id": "arq_om2", "type": "command", "command": "op.omega.emit_event",
+		"args": map[string]any{"substrate_id": sid, "signal": "s"}})
+	<-st.started
+	jsonEq(t, other.ok("op.omega.unregister_substrate", map[string]any{"substrate_id": sid})["removed_events"], `1`)
+	if st.finished.Load() != 1 {
+		t.Fatal("unregister waited for the emit's storage write")
+	}
+	emitter.readType("command_response")
+	jsonEq(t, other.ok("op.omega.list_events", nil)["count"], `0`)
 }

@@ -2,7 +2,6 @@ package operators
 
 import (
 	"context"
-	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 // registered them and are never persisted (PROTOCOL.md §7.2).
 type webhookRule struct {
 	id, url, owner, tenant string
+	host                   string // lower-case host[:port] of url: the dispatcher's fairness key
 	room, channel          string // "" = any
 	timeoutSeconds         float64
 	headers                [][2]string // name, value; applied in this order
@@ -38,6 +38,7 @@ func (r *webhookRule) view(withOwner bool) map[string]any {
 // webhookSpec is a validated op.webhook.register request.
 type webhookSpec struct {
 	url            string
+	host           string
 	room, channel  string
 	timeoutSeconds float64
 	headers        [][2]string
@@ -68,7 +69,7 @@ func parseWebhookArgs(a protocol.Args) (webhookSpec, string) {
 			return s, "'url' is not a valid URL"
 		}
 	}
-	s.url = raw
+	s.url, s.host = raw, strings.ToLower(u.Host)
 
 	room, _, d := a.String("room", false)
 	if d != "" {
@@ -234,7 +235,7 @@ func (w *webhooks) register(_ context.Context, call *bus.Call) bus.Result {
 		w.byTenant[tenant] = rules
 	}
 	w.seq++
-	r := &webhookRule{id: "wh_" + protocol.RandomHex(6), url: spec.url, owner: call.Client.ID, tenant: tenant,
+	r := &webhookRule{id: "wh_" + protocol.RandomHex(6), url: spec.url, host: spec.host, owner: call.Client.ID, tenant: tenant,
 		room: spec.room, channel: spec.channel, timeoutSeconds: spec.timeoutSeconds, headers: spec.headers,
 		created: now(), seq: w.seq}
 	rules[r.id] = r
@@ -308,8 +309,9 @@ func (w *webhooks) removeOwner(clientID string) {
 }
 
 // onMessage runs on the sender's read path after its ack was enqueued. It
-// only matches rules and enqueues deliveries; it never waits for the network
-// (PROTOCOL.md §7.2: webhooks never delay routing or acks).
+// only matches rules and hands them to the dispatcher with the shared frame;
+// it never waits for the network and copies nothing per rule (PROTOCOL.md
+// §7.2: webhooks never delay routing or acks).
 func (w *webhooks) onMessage(sender bus.ClientInfo, room, channel string, frame []byte) {
 	if w.total.Load() == 0 {
 		return
@@ -322,21 +324,15 @@ func (w *webhooks) onMessage(sender bus.ClientInfo, room, channel string, frame 
 		}
 	}
 	w.mu.RUnlock()
-	for _, r := range match {
-		w.d.enqueue(&delivery{
-			id:      "whd_" + protocol.RandomHex(8),
-			ruleID:  r.id,
-			url:     r.url,
-			headers: r.headers,
-			timeout: time.Duration(math.Round(r.timeoutSeconds * float64(time.Second))),
-			body:    webhookBody(r, sender, frame),
-		})
+	if len(match) == 0 {
+		return
 	}
+	w.d.submit(sender.Tenant, &webhookMessage{senderID: sender.ID, frame: frame}, match)
 }
 
 // webhookBody builds the POST body of PROTOCOL.md §7.2 around the delivery
 // frame, which is copied verbatim.
-func webhookBody(r *webhookRule, sender bus.ClientInfo, frame []byte) []byte {
+func webhookBody(r *webhookRule, senderID string, frame []byte) []byte {
 	b := make([]byte, 0, len(frame)+160)
 	b = append(b, `{"rule_version":"v1","rule_id":`...)
 	b = protocol.AppendString(b, r.id)
@@ -347,7 +343,7 @@ func webhookBody(r *webhookRule, sender bus.ClientInfo, frame []byte) []byte {
 		b = protocol.AppendString(b, r.tenant)
 	}
 	b = append(b, `,"sender_client_id":`...)
-	b = protocol.AppendString(b, sender.ID)
+	b = protocol.AppendString(b, senderID)
 	b = append(b, `,"envelope":`...)
 	b = append(b, frame...)
 	return append(b, '}')

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -272,5 +273,135 @@ func TestWebhookRulesOwnershipLimitsAndCleanup(t *testing.T) {
 	jsonEq(t, admin.ok("op.webhook.unregister", map[string]any{"rule_id": first}), `{"rule_id":"`+first+`"}`)
 	if strings.Contains(first, id) {
 		t.Fatal("the disconnected owner's rule is still listed")
+	}
+}
+
+// TestRegressionWebhookRetriesCountTowardQueueBudget: deliveries waiting for
+// a retry keep their place in the 1024-delivery budget, so a receiver that
+// answers 503 at once cannot make the server hold more than 1024 deliveries;
+// the rest are dropped and counted.
+//
+// Regression: retries waited on timers outside the queue, each with its own
+// copy of the body, so a fast-failing receiver let pending retries grow
+// without bound (100 rules × 1 MB frames per message).
+func TestRegressionWebhookRetriesCountTowardQueueBudget(t *testing.T) {
+	saved := retryBackoff
+	retryBackoff = [maxRetries]time.Duration{time.Hour, time.Hour, time.Hour} // retries stay pending
+	t.Cleanup(func() { retryBackoff = saved })
+
+	e := newEnv(t, envConfig{})
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get("X-Arqon-Delivery-Id")] = true
+		mu.Unlock()
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(failing.Close)
+	distinct := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
+
+	owner := e.dial(t, "", "")
+	for i := 0; i < maxWebhookRules; i++ {
+		owner.ok("op.webhook.register", map[string]any{"url": failing.URL})
+	}
+	const messages = 11 // 1100 deliveries
+	for i := 0; i < messages; i++ {
+		owner.send(map[string]any{"type": "message", "room": "science", "channel": "general", "payload": map[string]any{"i": i}})
+		owner.readType("message_response")
+	}
+	want := float64(messages*maxWebhookRules - dispatchQueueSize)
+	eventually(t, "first attempts and drops", func() bool {
+		return distinct() == dispatchQueueSize && counter(e, "dropped") == want
+	})
+	time.Sleep(100 * time.Millisecond)
+	if got := distinct(); got != dispatchQueueSize || counter(e, "dropped") != want || counter(e, "error") != 0 {
+		t.Fatalf("receiver saw %d deliveries, dropped=%v error=%v; want %d, %v, 0",
+			got, counter(e, "dropped"), counter(e, "error"), dispatchQueueSize, want)
+	}
+}
+
+// hangingReceiver accepts requests and answers none until the test ends;
+// hung counts the requests it holds.
+func hangingReceiver(t *testing.T, hung *atomic.Int64) *httptest.Server {
+	t.Helper()
+	release := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		hung.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hs.Close)
+	t.Cleanup(func() { close(release) }) // runs first: lets hs.Close return
+	return hs
+}
+
+// TestRegressionWebhookHangingTenantDoesNotStallOtherTenants: tenant A's
+// receivers (two hosts) accept connections and never answer; tenant B's
+// webhooks still arrive promptly.
+//
+// Regression: the 4 shared workers each blocked for up to timeout_seconds
+// on tenant A's deliveries, delaying every other tenant by up to 30 s.
+func TestRegressionWebhookHangingTenantDoesNotStallOtherTenants(t *testing.T) {
+	e := newEnv(t, envConfig{auth: true})
+	var hung atomic.Int64
+	hanging1, hanging2 := hangingReceiver(t, &hung), hangingReceiver(t, &hung)
+	fast, got := receiver(t, http.StatusOK)
+
+	a := e.dial(t, "", token(t, map[string]any{"sub": "a", "tenant_id": "tenant-a"}))
+	b := e.dial(t, "", token(t, map[string]any{"sub": "b", "tenant_id": "tenant-b"}))
+	a.ok("op.webhook.register", map[string]any{"url": hanging1.URL, "timeout_seconds": 30})
+	a.ok("op.webhook.register", map[string]any{"url": hanging2.URL, "timeout_seconds": 30})
+	b.ok("op.webhook.register", map[string]any{"url": fast.URL})
+	for i := 0; i < 8; i++ {
+		a.send(map[string]any{"type": "message", "room": "science", "channel": "general", "payload": map[string]any{"i": i}})
+		a.readType("message_response")
+	}
+	eventually(t, "tenant A's receivers to hold requests", func() bool { return hung.Load() >= maxTenantInFlight })
+
+	for i := 0; i < 3; i++ {
+		b.send(map[string]any{"type": "message", "room": "science", "channel": "general", "payload": map[string]any{"i": i}})
+		b.readType("message_response")
+	}
+	for i := 0; i < 3; i++ {
+		select {
+		case req := <-got:
+			var body map[string]any
+			if err := json.Unmarshal(req.body, &body); err != nil || body["tenant_id"] != "tenant-b" {
+				t.Fatalf("tenant B delivery %s", req.body)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("tenant B's webhook %d was held up by tenant A's hanging receivers", i)
+		}
+	}
+}
+
+// TestRegressionWebhookHangingHostDoesNotStallOtherHosts: in one tenant (the
+// default tenant of a deployment without auth), a receiver that never
+// answers does not hold up the deliveries to the tenant's other receivers.
+//
+// Regression: the hanging host's deliveries took all 4 workers.
+func TestRegressionWebhookHangingHostDoesNotStallOtherHosts(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	var hung atomic.Int64
+	hanging := hangingReceiver(t, &hung)
+	fast, got := receiver(t, http.StatusOK)
+	owner := e.dial(t, "", "")
+	owner.ok("op.webhook.register", map[string]any{"url": hanging.URL, "timeout_seconds": 30})
+	owner.ok("op.webhook.register", map[string]any{"url": fast.URL})
+	const n = 8
+	for i := 0; i < n; i++ {
+		owner.send(map[string]any{"type": "message", "room": "science", "channel": "general", "payload": map[string]any{"i": i}})
+		owner.readType("message_response")
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d of %d deliveries to the answering receiver arrived", i, n)
+		}
 	}
 }
