@@ -49,7 +49,11 @@ type Redis struct {
 var _ Store = (*Redis)(nil)
 
 const (
-	appendWorkers = 8   // pipelines in flight at once
+	// appendWorkers bounds the pipelines in flight. Fewer workers batch more:
+	// while both are waiting for Redis, new appends queue up and leave in
+	// one pipeline (strict fan-out on 2 cores: 42k -> 43.6k msgs/s at
+	// saturation, ack p99 at 30k/s 6.9 -> 5.7 ms, against 8 workers).
+	appendWorkers = 2
 	maxBatch      = 256 // appends per pipeline
 )
 
