@@ -3,6 +3,8 @@ package casil
 import (
 	"errors"
 	"unicode/utf8"
+
+	"github.com/arqonbus/arqonbus/internal/protocol"
 )
 
 var (
@@ -185,36 +187,8 @@ func appendJSONString(dst []byte, s string) []byte {
 }
 
 // decodeCanonString decodes the body of a canonical string (without its
-// quotes). Canonical strings hold only the escapes that appendStringRune
-// writes.
+// quotes). A canonical string is a valid JSON string, so the protocol's
+// unescaper serves.
 func decodeCanonString(b []byte) string {
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c != '\\' || i+1 >= len(b) {
-			out = append(out, c)
-			continue
-		}
-		i++
-		switch b[i] {
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			if r, ok := hex4(b, i+1); ok {
-				out = utf8.AppendRune(out, r)
-				i += 4
-			}
-		default:
-			out = append(out, b[i])
-		}
-	}
-	return string(out)
+	return string(protocol.AppendUnescaped(make([]byte, 0, len(b)), b))
 }

@@ -99,7 +99,7 @@ func fieldIndexSpan(d []byte, k span) int {
 		return fieldIndex(d[k.start+1 : k.end-1])
 	}
 	var buf [64]byte
-	return fieldIndex(appendUnescaped(buf[:0], d[k.start+1:k.end-1]))
+	return fieldIndex(AppendUnescaped(buf[:0], d[k.start+1:k.end-1]))
 }
 
 // inboundType maps an inbound type to its constant, "" when unsupported.

@@ -449,7 +449,7 @@ func keyEquals(d []byte, key span, name string) bool {
 		return string(d[key.start+1:key.end-1]) == name
 	}
 	var buf [64]byte
-	return string(appendUnescaped(buf[:0], d[key.start+1:key.end-1])) == name
+	return string(AppendUnescaped(buf[:0], d[key.start+1:key.end-1])) == name
 }
 
 // strBytes returns the decoded contents of a validated JSON string span. It
@@ -459,12 +459,12 @@ func strBytes(d []byte, s span) []byte {
 	if !s.esc {
 		return raw
 	}
-	return appendUnescaped(make([]byte, 0, len(raw)), raw)
+	return AppendUnescaped(make([]byte, 0, len(raw)), raw)
 }
 
-// appendUnescaped decodes the contents of a validated JSON string (without
+// AppendUnescaped decodes the contents of a validated JSON string (without
 // quotes). Lone surrogates become U+FFFD, as in encoding/json.
-func appendUnescaped(dst, raw []byte) []byte {
+func AppendUnescaped(dst, raw []byte) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
